@@ -1,0 +1,28 @@
+"""One function per component /health/ can check.
+
+Each raises when its component does not answer; the view times it. Register
+a new one in the HEALTH_CHECKS setting.
+"""
+
+import uuid
+
+from django.core.cache import cache
+from django.db import connection
+
+
+def check_database():
+    """A round trip to the default database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_cache():
+    """Write, read back and delete a key in the default cache."""
+    key = f"health:{uuid.uuid4().hex}"
+    cache.set(key, "ok", timeout=10)
+    try:
+        if cache.get(key) != "ok":
+            raise RuntimeError("a value written to the cache was not read back")
+    finally:
+        cache.delete(key)

@@ -1,0 +1,31 @@
+"""Runs the configured health checks and sums them up."""
+
+import time
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+def component_status(check):
+    """Run one check; return its status, latency and, on failure, the error."""
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:  # noqa: BLE001 -- any failure means "down"
+        status = {"status": "fail", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    else:
+        status = {"status": "ok"}
+    status["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return status
+
+
+def health_report():
+    """Return (healthy, report): healthy when every required component answers."""
+    components = {}
+    healthy = True
+    for name, spec in settings.HEALTH_CHECKS.items():
+        status = component_status(import_string(spec["check"]))
+        status["required"] = spec.get("required", True)
+        healthy = healthy and (status["status"] == "ok" or not status["required"])
+        components[name] = status
+    return healthy, {"status": "ok" if healthy else "fail", "components": components}

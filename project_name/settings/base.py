@@ -1,0 +1,123 @@
+"""Settings every runtime environment shares.
+
+Services default to embedded stand-ins (SQLite, local-memory cache) so the
+project runs with no server at all; each URL variable switches one of them to
+the real service. ``deployment`` requires the real ones.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from .env import Env
+
+# The project root: the folder holding manage and this package.
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = Env()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "{{ project_name }}.apps.users",
+    "{{ project_name }}.apps.health",
+    "{{ project_name }}.apps.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "{{ project_name }}.urls"
+WSGI_APPLICATION = "{{ project_name }}.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_settings(url):
+    """A DATABASES entry for ``url``, keeping connections open between requests."""
+    return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+
+
+def cache_settings(redis_url):
+    """CACHES for Redis at ``redis_url``, or local memory when it is empty."""
+    if redis_url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis_url,
+            }
+        }
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+DATABASES = {
+    "default": database_settings(env.str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))
+}
+CACHES = cache_settings(env.str("REDIS_URL", ""))
+
+# Created by the first migration: switching user models later is painful.
+AUTH_USER_MODEL = "users.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "media")))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    # Token first: its challenge header makes anonymous requests get a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+# What /health/ checks. A failing required component makes it answer 503;
+# an optional one is reported but does not.
+HEALTH_CHECKS = {
+    "database": {"check": "{{ project_name }}.apps.health.checks.check_database", "required": True},
+    "cache": {"check": "{{ project_name }}.apps.health.checks.check_cache", "required": True},
+}
