@@ -19,18 +19,18 @@ PACKAGE = project_settings.SETTINGS_MODULE.split(".")[0]
 
 REPORT = """
 import json, logging.config
-from {package} import settings as s
+from PACKAGE import settings as s
 logging.config.dictConfig(s.LOGGING)
 logging.getLogger("probe").warning("hello %s", "world")
-print(json.dumps({{
-    "ENVIRONMENT": s.ENVIRONMENT,
-    "DEBUG": s.DEBUG,
-    "ENGINE": s.DATABASES["default"]["ENGINE"],
-    "CACHE": s.CACHES["default"]["BACKEND"],
-    "TIME_ZONE": s.TIME_ZONE,
-    "APPS": s.INSTALLED_APPS,
-    "ROOT_LEVEL": s.LOGGING["root"]["level"],
-}}))
+print(json.dumps(dict(
+    ENVIRONMENT=s.ENVIRONMENT,
+    DEBUG=s.DEBUG,
+    ENGINE=s.DATABASES["default"]["ENGINE"],
+    CACHE=s.CACHES["default"]["BACKEND"],
+    TIME_ZONE=s.TIME_ZONE,
+    APPS=s.INSTALLED_APPS,
+    ROOT_LEVEL=s.LOGGING["root"]["level"],
+)))
 """
 
 
@@ -45,7 +45,7 @@ def load(tmp_path, files=None, **environ):
     for name, text in (files or {}).items():
         (package / "settings" / name).write_text(text)
     return subprocess.run(
-        [sys.executable, "-c", REPORT.format(package=PACKAGE)],
+        [sys.executable, "-c", REPORT.replace("PACKAGE", PACKAGE)],
         cwd=tmp_path,  # "python -c" puts the working folder first on sys.path
         env=clean_environ(PYTHONPATH=str(tmp_path), **environ),
         capture_output=True,

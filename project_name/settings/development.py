@@ -14,7 +14,10 @@ from .logs import logging_settings
 DEBUG = True
 # Good for development only: the deployment settings refuse to start without
 # their own key from the environment.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", "django-insecure-{{ secret_key }}")
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY",
+    "django-insecure-{{ secret_key }}",
+)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [*INSTALLED_APPS, "django_extensions"]

@@ -1,0 +1,90 @@
+"""Making projects from the template exactly as its README says to."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+# Split so that this file is not itself a match for the placeholder searches.
+PLACEHOLDER = "project" + "_name"
+PROJECT = "acme_shop"
+# Tool and cache folders that are not part of a project's own files.
+NOT_PROJECT_FILES = {".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def environ(**overrides):
+    """The environment a developer with the project's virtualenv active would have."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(overrides)
+    return env
+
+
+def run(args, cwd, timeout=300, check=True, **env):
+    """Run a command as a person would in ``cwd``; fail with its output if it fails."""
+    result = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=environ(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def startproject(name, target, template=TEMPLATE_ROOT):
+    """Step 1 of the README: django-admin startproject --template=... NAME DIR."""
+    target.mkdir(parents=True, exist_ok=True)
+    run(
+        [VENV_BIN / "django-admin", "startproject", f"--template={template}", name, target],
+        cwd=target.parent,
+    )
+    return target
+
+
+def fixrefs(project, *args, check=True):
+    """Step 2 of the README: ./fixrefs NAME from the new project's root."""
+    return run(["./fixrefs", *args], cwd=project, check=check)
+
+
+def generate(parent, name=PROJECT, template=TEMPLATE_ROOT):
+    project = startproject(name, parent / name, template)
+    fixrefs(project, name)
+    return project
+
+
+def project_files(root):
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in NOT_PROJECT_FILES]
+        for filename in filenames:
+            yield Path(folder, filename)
+
+
+def snapshot(root):
+    """Every path under ``root`` with its mode and content hash."""
+    state = {}
+    for path in sorted(Path(root).rglob("*")):
+        info = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        state[str(path.relative_to(root))] = (info.st_mode, digest)
+    return state
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """One project generated from the template, shared by the read-only tests."""
+    return generate(tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture
+def fresh_project(tmp_path):
+    """A project straight out of startproject, before fixrefs."""
+    return startproject(PROJECT, tmp_path / PROJECT)
