@@ -61,6 +61,14 @@ def generate(parent, name=PROJECT, template=TEMPLATE_ROOT):
     return project
 
 
+def template_files():
+    """The template's files as a clone would have them (tracked, or new and not ignored)."""
+    listed = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=TEMPLATE_ROOT
+    ).stdout
+    return sorted(name for name in listed.split("\0") if name and (TEMPLATE_ROOT / name).is_file())
+
+
 def project_files(root):
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in NOT_PROJECT_FILES]

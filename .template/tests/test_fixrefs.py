@@ -7,7 +7,7 @@ import re
 import shutil
 
 import pytest
-from conftest import PLACEHOLDER, PROJECT, TEMPLATE_ROOT, fixrefs, run, snapshot
+from conftest import PLACEHOLDER, PROJECT, TEMPLATE_ROOT, fixrefs, run, snapshot, template_files
 
 
 def assert_refused(result, *words):
@@ -97,13 +97,9 @@ def test_in_a_folder_without_a_project_package_it_refuses(tmp_path):
 
 def test_in_the_template_itself_it_refuses(tmp_path):
     copy = tmp_path / "template"
-    listed = run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=TEMPLATE_ROOT
-    ).stdout
-    for name in filter(None, listed.split("\0")):
-        if (TEMPLATE_ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(TEMPLATE_ROOT / name, copy / name)
+    for name in template_files():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE_ROOT / name, copy / name)
     before = snapshot(copy)
     assert_refused(fixrefs(copy, PROJECT, check=False), "the template itself")
     assert snapshot(copy) == before

@@ -18,6 +18,7 @@ from conftest import (
     project_files,
     run,
     snapshot,
+    template_files,
 )
 
 DEPLOYMENT = {
@@ -167,15 +168,6 @@ def test_generation_into_the_current_folder(tmp_path):
     run(["./fixrefs", "shop"], cwd=target)
     assert_is_the_project(target, "shop")
     run(["./manage", "check"], cwd=target)
-
-
-def template_files():
-    listed = run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=TEMPLATE_ROOT
-    ).stdout
-    return sorted(
-        {name for name in listed.split("\0") if name and (TEMPLATE_ROOT / name).is_file()}
-    )
 
 
 def make_zip(path):
