@@ -8,7 +8,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Variables that select or configure an environment; each test states its own.
-SETTINGS_VARIABLES = ("DJANGO_", "DATABASE_URL", "REDIS_URL")
+SETTINGS_VARIABLES = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 
 
 def clean_environ(**overrides):
@@ -40,5 +40,6 @@ def deployment_environ(**overrides):
         "DJANGO_ALLOWED_HOSTS": "example.com,www.example.com",
         "DATABASE_URL": "postgres://app:secret@127.0.0.1:5432/app",
         "REDIS_URL": "redis://:secret@127.0.0.1:6379/0",
+        "CELERY_BROKER_URL": "amqp://app:secret@127.0.0.1:5672/app",
         **overrides,
     }

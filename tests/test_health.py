@@ -16,7 +16,7 @@ def test_healthy_components_answer_200(client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["components"]) == {"database", "cache"}
+    assert set(body["components"]) == {"database", "cache", "broker"}
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["required"] is True

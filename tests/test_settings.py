@@ -30,6 +30,8 @@ print(json.dumps(dict(
     TIME_ZONE=s.TIME_ZONE,
     APPS=s.INSTALLED_APPS,
     ROOT_LEVEL=s.LOGGING["root"]["level"],
+    BROKER=s.CELERY_BROKER_URL,
+    EAGER=s.CELERY_TASK_ALWAYS_EAGER,
 )))
 """
 
@@ -68,6 +70,7 @@ def test_development_is_the_default_and_needs_no_server(tmp_path):
     assert chosen["CACHE"] == "django.core.cache.backends.locmem.LocMemCache"
     assert "debug_toolbar" in chosen["APPS"]
     assert "django_extensions" in chosen["APPS"]
+    assert chosen["EAGER"] is True
     # Plain text logs for people.
     assert "WARNING  probe: hello world" in log
 
@@ -77,9 +80,12 @@ def test_service_urls_switch_development_to_real_services(tmp_path):
         tmp_path,
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/app",
         REDIS_URL="redis://127.0.0.1:6379/0",
+        CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
     )
     assert chosen["ENGINE"] == "django.db.backends.postgresql"
     assert chosen["CACHE"] == "django.core.cache.backends.redis.RedisCache"
+    assert chosen["BROKER"] == "amqp://guest:guest@127.0.0.1:5672//"
+    assert chosen["EAGER"] is False
 
 
 def test_deployment_uses_the_real_services_and_logs_json(tmp_path):
@@ -90,6 +96,7 @@ def test_deployment_uses_the_real_services_and_logs_json(tmp_path):
     assert chosen["CACHE"] == "django.core.cache.backends.redis.RedisCache"
     assert "debug_toolbar" not in chosen["APPS"]
     assert "django_extensions" not in chosen["APPS"]
+    assert chosen["EAGER"] is False
     record = json.loads(log.strip().splitlines()[-1])
     assert record["message"] == "hello world"
     assert record["level"] == "WARNING"
@@ -101,7 +108,14 @@ def test_deployment_without_its_variables_names_each_missing_one(tmp_path):
     result = load(tmp_path, DJANGO_ENV="deployment")
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
-    for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"):
+    names = (
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+    )
+    for name in names:
         assert name in result.stderr
 
 

@@ -17,9 +17,15 @@ PROJECT = "acme_shop"
 NOT_PROJECT_FILES = {".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
 
 
+# URLs of the real services (.ci/run sets them). Generated projects get them
+# only where a test passes them on; everywhere else they run on embedded defaults.
+SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+
+
 def environ(**overrides):
     """The environment a developer with the project's virtualenv active would have."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VIRTUAL_ENV"))}
+    dropped = ("DJANGO_", "VIRTUAL_ENV", *SERVICE_VARIABLES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(overrides)
     return env

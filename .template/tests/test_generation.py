@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import os
 import re
 import stat
 import tarfile
@@ -12,6 +13,7 @@ import pytest
 from conftest import (
     PLACEHOLDER,
     PROJECT,
+    SERVICE_VARIABLES,
     TEMPLATE_ROOT,
     VENV_BIN,
     generate,
@@ -27,6 +29,7 @@ DEPLOYMENT = {
     "DJANGO_ALLOWED_HOSTS": "shop.example.com",
     "DATABASE_URL": "postgres://app:secret@127.0.0.1:5432/app",
     "REDIS_URL": "redis://:secret@127.0.0.1:6379/0",
+    "CELERY_BROKER_URL": "amqp://app:secret@127.0.0.1:5672/app",
 }
 
 
@@ -151,11 +154,29 @@ def test_ruff_passes(project):
     run([VENV_BIN / "ruff", "format", "--check", "--no-cache", "."], cwd=project)
 
 
-def test_make_test_runs_the_projects_own_suite(project):
+def make_test(project, **environ):
+    """`make test` in the project; returns pytest's closing line."""
     # VENV points make at this interpreter's virtualenv, which holds the same lock.
-    result = run(["make", "test", f"VENV={VENV_BIN.parent}"], cwd=project, timeout=600)
+    result = run(["make", "test", f"VENV={VENV_BIN.parent}"], cwd=project, timeout=600, **environ)
     summary = result.stdout.strip().splitlines()[-1]
     assert re.search(r"\d+ passed", summary) and "failed" not in summary, result.stdout
+    return result.stdout, summary
+
+
+def test_make_test_runs_the_projects_own_suite_with_no_server(project):
+    output, summary = make_test(project)
+    # The real-service tests are skipped, each saying which variable runs it.
+    assert "skipped" in summary
+    for variable in SERVICE_VARIABLES:
+        assert f"set {variable}" in output
+
+
+def test_the_projects_suite_runs_on_the_real_services(project):
+    services = {name: os.environ.get(name, "") for name in SERVICE_VARIABLES}
+    if not all(services.values()):
+        pytest.skip(f"set {', '.join(SERVICE_VARIABLES)} (as .ci/run does) to run this")
+    output, summary = make_test(project, **services)
+    assert "skipped" not in summary, output
 
 
 def test_generation_into_the_current_folder(tmp_path):

@@ -81,6 +81,24 @@ DATABASES = {
 }
 CACHES = cache_settings(env.str("REDIS_URL", ""))
 
+
+def celery_settings(broker_url):
+    """CELERY_* settings for ``broker_url``; with none, tasks run eagerly in-process."""
+    return {
+        "CELERY_BROKER_URL": broker_url or "memory://",
+        "CELERY_TASK_ALWAYS_EAGER": not broker_url,
+        "CELERY_TASK_EAGER_PROPAGATES": True,
+        # A task is acknowledged when done, so a worker killed mid-task loses nothing.
+        "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
+        "CELERY_BROKER_CONNECTION_TIMEOUT": 3,
+        "CELERY_TASK_SERIALIZER": "json",
+        "CELERY_TIMEZONE": "UTC",
+    }
+
+
+globals().update(celery_settings(env.str("CELERY_BROKER_URL", "")))
+
 # Created by the first migration: switching user models later is painful.
 AUTH_USER_MODEL = "users.User"
 
@@ -120,4 +138,5 @@ REST_FRAMEWORK = {
 HEALTH_CHECKS = {
     "database": {"check": "{{ project_name }}.apps.health.checks.check_database", "required": True},
     "cache": {"check": "{{ project_name }}.apps.health.checks.check_cache", "required": True},
+    "broker": {"check": "{{ project_name }}.apps.health.checks.check_broker", "required": True},
 }

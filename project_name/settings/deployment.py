@@ -6,7 +6,7 @@ variables the project refuses to start and names each one that is missing.
 """
 
 from .base import *  # noqa: F403
-from .base import cache_settings, database_settings
+from .base import cache_settings, celery_settings, database_settings
 from .env import Env
 from .logs import logging_settings
 
@@ -18,11 +18,13 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 _database_url = env.str("DATABASE_URL")
 _redis_url = env.str("REDIS_URL")
+_broker_url = env.str("CELERY_BROKER_URL")
 
 env.require_all()
 
 DATABASES = {"default": database_settings(_database_url)}
 CACHES = cache_settings(_redis_url)
+globals().update(celery_settings(_broker_url))
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # nginx terminates TLS and says so in X-Forwarded-Proto.

@@ -6,6 +6,7 @@ a new one in the HEALTH_CHECKS setting.
 
 import uuid
 
+from celery import current_app
 from django.core.cache import cache
 from django.db import connection
 
@@ -26,3 +27,11 @@ def check_cache():
             raise RuntimeError("a value written to the cache was not read back")
     finally:
         cache.delete(key)
+
+
+def check_broker():
+    """Connect to the Celery broker; nothing to reach when tasks run eagerly."""
+    if current_app.conf.task_always_eager:
+        return
+    with current_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)
