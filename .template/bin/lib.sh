@@ -36,15 +36,11 @@ ensure_commands() {
   fi
 }
 
-# The template's own virtualenv: the development requirements, which hold
-# Django (for django-admin), pytest and ruff. Rebuilt when the lock changes.
+# The template's own virtualenv in .venv: the development requirements, which
+# hold Django (for django-admin), pytest and ruff. The Makefile's `setup`
+# makes it, as in every project, and redoes it when the lock changes.
 ensure_venv() {
   ensure_python
-  local lock="$TEMPLATE_ROOT/requirements/development.txt" stamp="$VENV/.installed"
-  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    echo "Installing the development requirements into $VENV ..."
-    "$VENV/bin/pip" install --quiet --require-hashes -r "$lock"
-    touch "$stamp"
-  fi
+  ensure_commands make
+  make --no-print-directory -C "$TEMPLATE_ROOT" setup PYTHON=python3
 }
