@@ -17,7 +17,7 @@ test-template: ## Run every test of the template (what CI runs)
 	.template/bin/test
 # template-only:end
 
-.PHONY: help setup run test lint format requirements check-requirements upgrade-requirements migrate
+.PHONY: help setup run test lint format requirements check-requirements upgrade-requirements migrate bench-api bench-deploy e2e
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
@@ -39,19 +39,32 @@ run: migrate ## Run the development server (runserver_plus) on http://127.0.0.1:
 test: setup ## Run the project's tests
 	$(BIN)/pytest
 
-lint: setup ## Check code style (ruff)
+lint: setup ## Check code style (ruff), docker files (Compose schema, hadolint), provisioning (ansible-lint)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/hadolint Dockerfile
+	cd provisioning && $(abspath $(BIN))/python install-collections
+	cd provisioning && PATH="$(abspath $(BIN)):$$PATH" LC_ALL=C.UTF-8 ansible-lint
 
 format: setup ## Fix code style (ruff)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 requirements: setup ## Recompile requirements/*.txt after editing a .in file
-	PATH="$(CURDIR)/$(BIN):$$PATH" requirements/compile
+	PATH="$(abspath $(BIN)):$$PATH" requirements/compile
 
 check-requirements: setup ## Fail if a requirements .txt is out of date with its .in
-	PATH="$(CURDIR)/$(BIN):$$PATH" requirements/compile --check
+	PATH="$(abspath $(BIN)):$$PATH" requirements/compile --check
 
 upgrade-requirements: setup ## Move every pin to the newest release the .in files allow
-	PATH="$(CURDIR)/$(BIN):$$PATH" requirements/compile --upgrade
+	PATH="$(abspath $(BIN)):$$PATH" requirements/compile --upgrade
+
+bench-api: setup ## Benchmark the API under gunicorn on PostgreSQL (needs wrk, see README)
+	$(BIN)/python -m benchmarks.api
+
+bench-deploy: setup ## Benchmark deploys and rollbacks on a throw-away server (needs root, see README)
+	E2E_VENV="$(abspath $(VENV))" $(BIN)/python -m benchmarks.deploy
+
+e2e: setup ## Provision a throw-away Debian server and check it (needs root, see README)
+	E2E_VENV="$(abspath $(VENV))" provisioning/test/run

@@ -1,8 +1,11 @@
 import os
 
 import pytest
+from celery import current_app
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
+
+from .elasticsearch_stub import ElasticsearchStub
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -53,3 +56,34 @@ def pytest_collection_modifyitems(items):
                     f"needs a real {marker.args[0]}: set {variable} ({schemes[0]}...) to run it"
                 )
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def make_article(user):
+    """Create an article by ``user`` (or the given author)."""
+    from {{ project_name }}.apps.articles.models import Article
+
+    def make(title, body="", author=None):
+        return Article.objects.create(title=title, body=body, author=author or user)
+
+    return make
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process, even where a real broker is configured."""
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = eager
+
+
+@pytest.fixture
+def elasticsearch(settings):
+    """The Elasticsearch backend, talking to a stub server on loopback."""
+    with ElasticsearchStub() as stub:
+        settings.SEARCH = {
+            "BACKEND": "{{ project_name }}.apps.search.backends.elasticsearch.ElasticsearchBackend",
+            "OPTIONS": {"url": stub.url, "index_prefix": "test", "timeout": 2},
+        }
+        yield stub

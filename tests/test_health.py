@@ -1,4 +1,10 @@
+import json
+import socket
+import time
+
 import pytest
+
+from .helpers import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -16,12 +22,15 @@ def test_healthy_components_answer_200(client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["components"]) == {"database", "cache", "broker"}
-    for component in body["components"].values():
+    assert set(body["components"]) == {"database", "cache", "broker", "search"}
+    for name, component in body["components"].items():
         assert component["status"] == "ok"
-        assert component["required"] is True
+        # A search outage is reported without taking the site out of service.
+        assert component["required"] is (name != "search")
         assert component["latency_ms"] >= 0
     assert "no-cache" in response["Cache-Control"]
+    # Deploys write VERSION into each release; a checkout has none.
+    assert body["version"] is None
 
 
 def test_a_required_component_down_answers_503_and_names_it(client, settings):
@@ -50,3 +59,32 @@ def test_an_optional_component_down_is_reported_but_answers_200(client, settings
 def test_health_answers_head_but_not_post(client):
     assert client.head("/health/").status_code == 200
     assert client.post("/health/").status_code == 405
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and then never says a word."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
+        yield server.getsockname()[1]
+
+
+def test_servers_that_never_answer_fail_health_within_the_timeout(silent_server):
+    started = time.monotonic()
+    result = manage(
+        "shell",
+        "-c",
+        "import json; from {{ project_name }}.apps.health.report import health_report; "
+        "print(json.dumps(health_report()))",
+        DJANGO_CONNECT_TIMEOUT="1",
+        DATABASE_URL=f"postgres://app@127.0.0.1:{silent_server}/app",
+        REDIS_URL=f"redis://127.0.0.1:{silent_server}/0",
+        CELERY_BROKER_URL=f"amqp://app:secret@127.0.0.1:{silent_server}//",
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    healthy, report = json.loads(result.stdout.splitlines()[-1])
+    assert healthy is False
+    for name in ("database", "cache", "broker"):
+        assert report["components"][name]["status"] == "fail", report
+        assert report["components"][name]["latency_ms"] < 5000, report
+    assert elapsed < 30

@@ -25,10 +25,13 @@ ensure_python() {
   fi
 }
 
-# Debian packages for commands the tests run.
+# Debian packages for commands the tests run: COMMAND, or COMMAND:PACKAGE
+# when the package has another name.
 ensure_commands() {
-  local missing=() command
-  for command in "$@"; do command -v "$command" >/dev/null || missing+=("$command"); done
+  local missing=() spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null || missing+=("${spec##*:}")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing commands: ${missing[*]}"
     echo "Installing ${missing[*]} ..."

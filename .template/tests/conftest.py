@@ -67,6 +67,22 @@ def generate(parent, name=PROJECT, template=TEMPLATE_ROOT):
     return project
 
 
+def git(project, *args):
+    """Run git in ``project`` as a fixed author; its output, stripped."""
+    author = {"GIT_AUTHOR_NAME": "autumn", "GIT_AUTHOR_EMAIL": "autumn@localhost"}
+    committer = {"GIT_COMMITTER_NAME": "autumn", "GIT_COMMITTER_EMAIL": "autumn@localhost"}
+    return run(["git", *args], cwd=project, **author, **committer).stdout.strip()
+
+
+def commit(project, message):
+    """Commit everything in ``project`` (``git init`` first if needed); the new sha."""
+    if not (project / ".git").exists():
+        git(project, "init", "-q")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", message)
+    return git(project, "rev-parse", "HEAD")
+
+
 def template_files():
     """The template's files as a clone would have them (tracked, or new and not ignored)."""
     listed = run(

@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "{{ project_name }}.apps.users",
     "{{ project_name }}.apps.health",
+    "{{ project_name }}.apps.search",
+    "{{ project_name }}.apps.articles",
     "{{ project_name }}.apps.api",
 ]
 
@@ -59,9 +61,22 @@ TEMPLATES = [
 ]
 
 
+# Seconds to wait for a server to accept a connection: an unreachable one
+# must fail a request (and /health/) quickly rather than hang it.
+CONNECT_TIMEOUT = env.int("DJANGO_CONNECT_TIMEOUT", 3)
+
+
 def database_settings(url):
-    """A DATABASES entry for ``url``, keeping connections open between requests."""
-    return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    """A DATABASES entry for ``url``, keeping connections open between requests.
+
+    Persistent connections, not Django's connection pool: with gunicorn's sync
+    workers each process serves one request at a time, and ``make bench-api``
+    measured the pool no faster (README, "Benchmark").
+    """
+    database = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database.setdefault("OPTIONS", {})["connect_timeout"] = CONNECT_TIMEOUT
+    return database
 
 
 def cache_settings(redis_url):
@@ -71,6 +86,10 @@ def cache_settings(redis_url):
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": redis_url,
+                "OPTIONS": {
+                    "socket_connect_timeout": CONNECT_TIMEOUT,
+                    "socket_timeout": CONNECT_TIMEOUT,
+                },
             }
         }
     return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -91,13 +110,34 @@ def celery_settings(broker_url):
         # A task is acknowledged when done, so a worker killed mid-task loses nothing.
         "CELERY_TASK_ACKS_LATE": True,
         "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
-        "CELERY_BROKER_CONNECTION_TIMEOUT": 3,
+        "CELERY_BROKER_CONNECTION_TIMEOUT": CONNECT_TIMEOUT,
         "CELERY_TASK_SERIALIZER": "json",
         "CELERY_TIMEZONE": "UTC",
     }
 
 
 globals().update(celery_settings(env.str("CELERY_BROKER_URL", "")))
+
+
+def search_settings(elasticsearch_url, database):
+    """SEARCH for Elasticsearch at ``elasticsearch_url``, else the database's own search."""
+    backends = "{{ project_name }}.apps.search.backends"
+    if elasticsearch_url:
+        return {
+            "BACKEND": f"{backends}.elasticsearch.ElasticsearchBackend",
+            "OPTIONS": {
+                "url": elasticsearch_url,
+                # Indexes are named <prefix>-<model>, so projects can share a cluster.
+                "index_prefix": env.str("SEARCH_INDEX_PREFIX", "{{ project_name }}"),
+                "timeout": CONNECT_TIMEOUT,
+            },
+        }
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        return {"BACKEND": f"{backends}.postgresql.PostgresSearchBackend"}
+    return {"BACKEND": f"{backends}.database.DatabaseSearchBackend"}
+
+
+SEARCH = search_settings(env.str("ELASTICSEARCH_URL", ""), DATABASES["default"])
 
 # Created by the first migration: switching user models later is painful.
 AUTH_USER_MODEL = "users.User"
@@ -139,4 +179,6 @@ HEALTH_CHECKS = {
     "database": {"check": "{{ project_name }}.apps.health.checks.check_database", "required": True},
     "cache": {"check": "{{ project_name }}.apps.health.checks.check_cache", "required": True},
     "broker": {"check": "{{ project_name }}.apps.health.checks.check_broker", "required": True},
+    # Reported, but a search outage should not take the whole site out of service.
+    "search": {"check": "{{ project_name }}.apps.search.checks.check_search", "required": False},
 }

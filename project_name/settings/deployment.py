@@ -6,7 +6,7 @@ variables the project refuses to start and names each one that is missing.
 """
 
 from .base import *  # noqa: F403
-from .base import cache_settings, celery_settings, database_settings
+from .base import cache_settings, celery_settings, database_settings, search_settings
 from .env import Env
 from .logs import logging_settings
 
@@ -25,6 +25,8 @@ env.require_all()
 DATABASES = {"default": database_settings(_database_url)}
 CACHES = cache_settings(_redis_url)
 globals().update(celery_settings(_broker_url))
+# Elasticsearch when ELASTICSEARCH_URL is set, PostgreSQL's full-text search otherwise.
+SEARCH = search_settings(env.str("ELASTICSEARCH_URL", ""), DATABASES["default"])
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # nginx terminates TLS and says so in X-Forwarded-Proto.

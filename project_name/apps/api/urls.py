@@ -4,12 +4,16 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from ..articles.views import ArticleViewSet
+from ..search.views import SearchView
 from ..users.views import UserViewSet
 
 router = DefaultRouter()
 router.register("users", UserViewSet, basename="user")
+router.register("articles", ArticleViewSet, basename="article")
 
 urlpatterns = [
     path("", include(router.urls)),
     path("auth/token/", obtain_auth_token, name="api-token"),
+    path("search/", SearchView.as_view(), name="api-search"),
 ]

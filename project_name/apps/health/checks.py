@@ -34,4 +34,5 @@ def check_broker():
     if current_app.conf.task_always_eager:
         return
     with current_app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1)
+        # One attempt: a health check must answer within the connect timeout.
+        connection.ensure_connection(max_retries=0)

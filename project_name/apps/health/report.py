@@ -1,9 +1,19 @@
 """Runs the configured health checks and sums them up."""
 
+import functools
 import time
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+
+@functools.cache
+def release_version():
+    """The VERSION file a deploy writes into the release (commit and time), if any."""
+    try:
+        return (settings.BASE_DIR / "VERSION").read_text().strip()
+    except FileNotFoundError:
+        return None
 
 
 def component_status(check):
@@ -28,4 +38,5 @@ def health_report():
         status["required"] = spec.get("required", True)
         healthy = healthy and (status["status"] == "ok" or not status["required"])
         components[name] = status
-    return healthy, {"status": "ok" if healthy else "fail", "components": components}
+    report = {"status": "ok" if healthy else "fail", "version": release_version()}
+    return healthy, {**report, "components": components}

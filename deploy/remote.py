@@ -1,0 +1,272 @@
+"""The deploy steps on a server, through an invoke/Fabric connection ``c``.
+
+Every step is a shell command run with ``c.run``; the tests run the same
+functions on this machine through invoke.Context.
+"""
+
+import getpass
+import hashlib
+import re
+import shlex
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+
+from .build import PROJECT, context
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+q = shlex.quote
+
+
+VENV_COMPLETE = ".complete"
+
+
+class DeployError(Exception):
+    """A deploy step failed; the message says which, and where its log is."""
+
+
+def run(c, command, what, log=None):
+    """Run ``command``; on failure raise DeployError naming ``what`` (and ``log``)."""
+    result = c.run(command, hide=True, warn=True)
+    if not result.ok:
+        where = f"; its log: {log}" if log else ""
+        output = result.stderr or result.stdout
+        if log and not output.strip():
+            # The command wrote to its log: show how that ends.
+            output = c.run(f"tail -n 8 {q(log)}", hide=True, warn=True).stdout
+        detail = output.strip().splitlines()[-8:]
+        raise DeployError(f"{what} failed{where}\n" + "\n".join(detail))
+    return result.stdout
+
+
+def release_name():
+    """A new release's name: the UTC time, which also sorts releases by age."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# Locking: the lock is a symlink whose target names its holder. symlink(2) is
+# atomic and fails when the name exists, so of two deploys started at once one
+# gets the lock, and the other can always read who holds it.
+
+
+def lock(c, target):
+    """Take the deploy lock on ``target`` or raise DeployError naming its holder."""
+    path = f"{target.root}/deploy.lock"
+    since = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    holder = f"{getpass.getuser()}@{socket.gethostname()} since {since}"
+    if not c.run(f"test -d {q(target.root)}", hide=True, warn=True).ok:
+        raise DeployError(
+            f"there is no {target.root} on the server: provision it first "
+            "(provisioning/provision_all), or fix the target's root in fabfile.py"
+        )
+    if not c.run(f"ln -s -- {q(holder)} {q(path)}", hide=True, warn=True).ok:
+        owner = c.run(f"readlink -- {q(path)}", hide=True, warn=True).stdout.strip()
+        raise DeployError(
+            f"another deploy holds the lock on {target.root}: {owner or 'unknown'}. If it is "
+            f"no longer running, break the lock with: fab unlock --target={target.name}"
+        )
+
+
+def unlock(c, target):
+    """Release the deploy lock on ``target``."""
+    run(c, f"rm -rf {q(target.root)}/deploy.lock", "removing the lock")
+
+
+# Releases.
+
+
+def releases(c, target):
+    """The release names on the server, oldest first."""
+    out = c.run(f"ls -1 {q(target.root)}/releases", hide=True, warn=True).stdout
+    return sorted(name for name in out.split() if not name.endswith((".tmp", ".tar.gz")))
+
+
+def current(c, target):
+    """The release ``current`` points at, or None."""
+    out = c.run(f"readlink {q(target.root)}/current", hide=True, warn=True).stdout.strip()
+    return out.rsplit("/", 1)[-1] or None
+
+
+def version(c, target, release):
+    out = c.run(f"cat {q(target.release_path(release))}/VERSION", hide=True, warn=True)
+    return out.stdout.strip()
+
+
+def unpack(c, target, archive, release, sha):
+    path = target.release_path(release)
+    run(
+        c,
+        f"mkdir {q(path)} && tar -xzf {q(archive)} -C {q(path)} && rm -f {q(archive)}",
+        "unpacking the release",
+    )
+    stamp = f"{sha} {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    run(
+        c,
+        # The app user writes the app server's socket and collectstatic's output.
+        f"echo {q(stamp)} > {q(path)}/VERSION && install -d -o {q(target.user)} "
+        f"-m 0755 {q(path)}/run {q(path)}/staticfiles",
+        "writing VERSION",
+    )
+    return path
+
+
+def remove(c, target, release):
+    """Delete a release that never served (or failed serving), and its upload."""
+    path = target.release_path(release)
+    c.run(f"rm -rf {q(path)} {q(path)}.tar.gz", hide=True, warn=True)
+
+
+def virtualenv(c, target, path):
+    """Link the release to a virtualenv for its requirements, building it when new.
+
+    Virtualenvs are keyed by the requirements file and the server's Python
+    version, so a deploy that changes neither reuses the last one.
+    """
+    requirements = run(c, f"cat {q(path)}/{q(target.requirements)}", "reading requirements")
+    python = run(c, "python3 -c 'import sys; print(sys.version)'", "finding python3")
+    key = hashlib.sha256((requirements + python).encode()).hexdigest()[:16]
+    venv = f"{target.root}/venvs/{key}"
+    # Built where it will stay (scripts name their interpreter by absolute
+    # path, so it cannot be moved); the marker written last says it is whole.
+    if not c.run(f"test -f {q(venv)}/{VENV_COMPLETE}", hide=True, warn=True).ok:
+        log = f"{target.root}/shared/logs/pip-{key}.log"
+        run(
+            c,
+            f"rm -rf {q(venv)} && python3 -m venv {q(venv)} && "
+            f"{q(venv)}/bin/pip install --quiet --require-hashes "
+            f"-r {q(path)}/{q(target.requirements)} > {q(log)} 2>&1 && "
+            f"touch {q(venv)}/{VENV_COMPLETE}",
+            "installing the requirements",
+            log,
+        )
+    run(c, f"ln -sfn ../../venvs/{key} {q(path)}/.venv", "linking the virtualenv")
+    return key
+
+
+def manage(c, target, path, command, what, release):
+    """./manage COMMAND in the release, as the app user with the env file."""
+    log = log_file(target, "deploy", release)
+    run(
+        c,
+        f"cd {q(path)} && runuser -u {q(target.user)} -- server/run .venv/bin/python "
+        f"manage {command} >> {q(log)} 2>&1",
+        what,
+        log,
+    )
+
+
+def supervisor_conf(target, release):
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(CONF),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 -- a config file, not HTML
+    )
+    return templates.get_template("supervisor.conf.j2").render(context(target), release=release)
+
+
+def program_file(release):
+    return f"/etc/supervisor/conf.d/{PROJECT}-{release}.conf"
+
+
+def web_program(release):
+    """The supervisor name of the release's app server (see conf/supervisor.conf.j2)."""
+    return f"{PROJECT}-{release}:{PROJECT}-web-{release}"
+
+
+def log_file(target, kind, release):
+    """shared/logs/KIND-RELEASE.log: deploy (manage commands), web, worker."""
+    return f"{target.root}/shared/logs/{kind}-{release}.log"
+
+
+def start(c, target, release):
+    """Start the release's app server and worker under supervisor, beside any other."""
+    conf = supervisor_conf(target, release)
+    run(
+        c,
+        f"printf %s {q(conf)} > {q(program_file(release))}.tmp && "
+        f"mv {q(program_file(release))}.tmp {q(program_file(release))}",
+        "installing the supervisor programs",
+    )
+    run(c, "supervisorctl reread && supervisorctl update", "starting the release under supervisor")
+
+
+def stop(c, target, release):
+    """Stop and forget the release's programs; in-flight requests are finished first."""
+    # Stopping the group first stops its programs in parallel; update alone
+    # would stop them one after the other.
+    group = f"{PROJECT}-{release}:*"
+    run(
+        c,
+        f"supervisorctl stop {q(group)}; rm -f {q(program_file(release))} && "
+        "supervisorctl reread && supervisorctl update",
+        "stopping the release",
+    )
+
+
+def check_health(c, target, release, seconds=30, through_current=False):
+    """Wait until the release's app server answers /health/ with 200.
+
+    ``through_current``: ask through ``current``'s socket path, as nginx does.
+    """
+    path = f"{target.root}/current" if through_current else target.release_path(release)
+    run(
+        c,
+        f"python3 {q(path)}/deploy/healthcheck.py {q(path)}/run/gunicorn.sock "
+        f"{q(target.server_names[0])} {seconds} {q(web_program(release))}",
+        f"the health check of release {release}",
+        log_file(target, "web", release),
+    )
+
+
+def switch(c, target, release):
+    """Point ``current`` at ``release`` in one rename: no moment without it."""
+    run(
+        c,
+        f"cd {q(target.root)} && ln -sfn releases/{release} current.tmp && "
+        "mv -T current.tmp current",
+        "switching current",
+    )
+
+
+def install_site(c, target, path):
+    """Install the release's nginx site; reload nginx if it changed."""
+    site = f"/etc/nginx/sites-enabled/{PROJECT}.conf"
+    changed = not c.run(f"cmp -s {q(path)}/server/nginx.conf {q(site)}", hide=True, warn=True).ok
+    if changed:
+        run(
+            c,
+            f"cp {q(site)} {q(site)}.previous 2>/dev/null; cp {q(path)}/server/nginx.conf "
+            f"{q(site)}.tmp && mv {q(site)}.tmp {q(site)}",
+            "installing the nginx site",
+        )
+        if not c.run("nginx -t", hide=True, warn=True).ok:
+            c.run(f"mv {q(site)}.previous {q(site)} 2>/dev/null || rm -f {q(site)}", warn=True)
+            raise DeployError("the release's nginx site fails nginx -t; the previous one stays")
+        run(c, "nginx -s reload", "reloading nginx")
+
+
+LOG_OF_RELEASE = re.compile(r"^(?:deploy|web|worker)-(\d{8}T\d{6}Z)\.log$")
+
+
+def prune(c, target):
+    """Keep the newest ``keep_releases`` releases, their virtualenvs and their logs."""
+    active = current(c, target)
+    names = releases(c, target)
+    removed = set(names[: max(0, len(names) - target.keep_releases)]) - {active}
+    for old in sorted(removed):
+        run(c, f"rm -rf {q(target.release_path(old))}", f"removing release {old}")
+    kept = [name for name in names if name not in removed]
+    used = c.run(f"readlink {q(target.root)}/releases/*/.venv", hide=True, warn=True).stdout
+    keep = {line.rsplit("/", 1)[-1] for line in used.split()}
+    for venv in c.run(f"ls -1 {q(target.root)}/venvs", hide=True, warn=True).stdout.split():
+        if venv not in keep:
+            run(c, f"rm -rf {q(target.root)}/venvs/{venv}", f"removing virtualenv {venv}")
+    # Logs go with their release; a failed release's logs stay until it is
+    # older than every kept release, so its failure can still be read.
+    logs = f"{target.root}/shared/logs"
+    for name in c.run(f"ls -1 {q(logs)}", hide=True, warn=True).stdout.split():
+        match = LOG_OF_RELEASE.match(name)
+        if match and kept and match.group(1) < kept[0]:
+            run(c, f"rm -f {q(logs)}/{name}", f"removing log {name}")

@@ -1,0 +1,129 @@
+"""Build, deploy and roll back releases: `fab --list` shows the tasks.
+
+    fab deploy --target=staging          build, upload and serve a new release
+    fab rollback --target=staging        serve the previous release again
+    fab releases --target=staging        list the releases, marking the current one
+
+Targets are configured below. `fab -H root@host -i key TASK` runs a task on
+that host instead of the target's hosts. The logic lives in the deploy package.
+"""
+
+from fabric import Connection, task
+from invoke.exceptions import Exit
+from paramiko import SSHException
+
+from deploy import remote, workflow
+from deploy.build import PROJECT
+from deploy.build import build as build_archive
+from deploy.hostkeys import host_key_problem, verify_host_keys
+from deploy.remote import DeployError
+from deploy.targets import Target
+
+# Keep hosts and server_names in line with provisioning/hosts and its
+# app_server_names (DJANGO_ALLOWED_HOSTS on the server).
+TARGETS = {
+    "production": Target(
+        name="production",
+        hosts=["root@example.com"],
+        server_names=["example.com"],
+        environment="deployment",
+        requirements="requirements/deployment.txt",
+        keep_releases=5,
+    ),
+    "staging": Target(
+        name="staging",
+        hosts=["root@staging.example.com"],
+        server_names=["staging.example.com"],
+        environment="staging",
+        requirements="requirements/deployment.txt",
+        keep_releases=3,
+    ),
+}
+BUILD_DIR = "dist"
+
+
+def target_named(name):
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise Exit(f"no target {name!r}: choose one of {', '.join(TARGETS)}") from None
+
+
+def servers(c, target):
+    """The connection fab -H gave, or one per host of the target; known host keys only."""
+    if isinstance(c, Connection):
+        return [verify_host_keys(c)]
+    return [verify_host_keys(Connection(host, config=c.config)) for host in target.hosts]
+
+
+def each_server(c, target, action):
+    for server in servers(c, target):
+        try:
+            action(server)
+        except DeployError as failure:
+            raise Exit(f"{server.host}: {failure}") from None
+        except SSHException as failure:
+            problem = host_key_problem(failure, server.host) or failure
+            raise Exit(f"{server.host}: {problem}") from None
+
+
+@task
+def build(c, target="production"):
+    """Build the release archive for a target into dist/ (tracked files + conf/deploy.map)."""
+    made = build_archive(target_named(target), BUILD_DIR)
+    print(f"{made.path}  {made.sha}  sha256:{made.digest}")
+    return made
+
+
+@task
+def deploy(c, target="production"):
+    """Build and deploy a new release; the old one serves until the new one is healthy."""
+    destination = target_named(target)
+    made = build(c, target)
+    each_server(c, destination, lambda server: workflow.deploy(server, destination, made))
+
+
+@task
+def rollback(c, target="production", release=None):
+    """Serve the previous release again (or --release=NAME)."""
+    destination = target_named(target)
+    each_server(c, destination, lambda server: workflow.rollback(server, destination, release))
+
+
+@task
+def releases(c, target="production"):
+    """List the releases on each server with their versions; * marks the current one."""
+    destination = target_named(target)
+
+    def show(server):
+        active = remote.current(server, destination)
+        print(f"{server.host}:")
+        for name in remote.releases(server, destination):
+            mark = "*" if name == active else " "
+            print(f"  {mark} {name}  {remote.version(server, destination, name)}")
+
+    each_server(c, destination, show)
+
+
+@task
+def status(c, target="production"):
+    """Show the current release and the state of its supervisor programs."""
+    destination = target_named(target)
+
+    def show(server):
+        active = remote.current(server, destination)
+        if active is None:
+            print(f"{server.host}: no release is current yet (fab deploy makes one)")
+            return
+        print(f"{server.host}: current {active} ({remote.version(server, destination, active)})")
+        # Every release's programs are named after the project (conf/supervisor.conf.j2).
+        server.run(f"supervisorctl status | grep -F {PROJECT}- || true")
+
+    each_server(c, destination, show)
+
+
+@task
+def unlock(c, target="production"):
+    """Break the deploy lock, when a deploy was interrupted and left it behind."""
+    destination = target_named(target)
+    each_server(c, destination, lambda server: remote.unlock(server, destination))
