@@ -61,12 +61,18 @@ def lock(c, target):
             f"there is no {target.root} on the server: provision it first "
             "(provisioning/provision_all), or fix the target's root in fabfile.py"
         )
-    if not c.run(f"ln -s -- {q(holder)} {q(path)}", hide=True, warn=True).ok:
+    # A lock released between our failed symlink and the readlink reads as no
+    # holder: try again rather than report an unknown one.
+    for _ in range(3):
+        if c.run(f"ln -s -- {q(holder)} {q(path)}", hide=True, warn=True).ok:
+            return
         owner = c.run(f"readlink -- {q(path)}", hide=True, warn=True).stdout.strip()
-        raise DeployError(
-            f"another deploy holds the lock on {target.root}: {owner or 'unknown'}. If it is "
-            f"no longer running, break the lock with: fab unlock --target={target.name}"
-        )
+        if owner:
+            break
+    raise DeployError(
+        f"another deploy holds the lock on {target.root}: {owner or 'unknown'}. If it is "
+        f"no longer running, break the lock with: fab unlock --target={target.name}"
+    )
 
 
 def unlock(c, target):
