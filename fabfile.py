@@ -107,7 +107,7 @@ def releases(c, target="production"):
 
 @task
 def status(c, target="production"):
-    """Show the current release and the state of its supervisor programs."""
+    """Show the current release, and the supervisor programs of every release on the server."""
     destination = target_named(target)
 
     def show(server):

@@ -73,7 +73,7 @@ def naive_deploy(c, target, made, log):
     if previous:
         remote.stop(c, target, previous)
     remote.switch(c, target, release)
-    remote.install_site(c, target, target.release_path(release))
+    remote.install_site(c, target, release)
     remote.start(c, target, release)
     remote.check_health(c, target, release)
     # Only now does the site answer again.

@@ -47,21 +47,26 @@ def context(target):
     }
 
 
-def produce(entries, target, root):
-    """(dest, bytes or link target, entry) for each deploy.map entry."""
-    templates = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(root),
+def templates(loader=None):
+    """The Jinja2 environment conf/ templates render in: strict, and no HTML escaping."""
+    return jinja2.Environment(
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 -- config files, not HTML
     )
+
+
+def produce(entries, target, root):
+    """(dest, bytes or link target, entry) for each deploy.map entry."""
+    rendered = templates(jinja2.FileSystemLoader(root))
     for entry in entries:
         if entry.action == "link":
             yield entry.dest, entry.source, entry
         elif entry.action == "copy":
             yield entry.dest, (root / entry.source).read_bytes(), entry
         else:
-            text = templates.get_template(entry.source).render(context(target))
+            text = rendered.get_template(entry.source).render(context(target))
             yield entry.dest, text.encode(), entry
 
 

@@ -10,17 +10,19 @@ import re
 import shlex
 import socket
 from datetime import UTC, datetime
-from pathlib import Path
 
-import jinja2
+from .build import PROJECT, context, templates
 
-from .build import PROJECT, context
-
-CONF = Path(__file__).resolve().parent.parent / "conf"
 q = shlex.quote
 
 
 VENV_COMPLETE = ".complete"
+# In a release that a rollback left: it is no rollback target any more, and the
+# next deploy's prune removes it.
+ROLLED_BACK = "ROLLED_BACK"
+# A release is prepared under this suffix and renamed when it is whole, so a
+# deploy cut off half-way (a lost connection) leaves nothing that looks like one.
+UNFINISHED = ".tmp"
 
 
 class DeployError(Exception):
@@ -86,7 +88,19 @@ def unlock(c, target):
 def releases(c, target):
     """The release names on the server, oldest first."""
     out = c.run(f"ls -1 {q(target.root)}/releases", hide=True, warn=True).stdout
-    return sorted(name for name in out.split() if not name.endswith((".tmp", ".tar.gz")))
+    return sorted(name for name in out.split() if not name.endswith((UNFINISHED, ".tar.gz")))
+
+
+def rolled_back(c, target):
+    """The releases a rollback left (see ROLLED_BACK)."""
+    out = c.run(
+        f"cd {q(target.root)}/releases && ls -1 -- */{ROLLED_BACK}", hide=True, warn=True
+    ).stdout
+    return {line.split("/", 1)[0] for line in out.split()}
+
+
+def mark_rolled_back(c, target, release):
+    run(c, f"touch {q(target.release_path(release))}/{ROLLED_BACK}", "marking the release")
 
 
 def current(c, target):
@@ -100,8 +114,8 @@ def version(c, target, release):
     return out.stdout.strip()
 
 
-def unpack(c, target, archive, release, sha):
-    path = target.release_path(release)
+def unpack(c, target, archive, path, sha):
+    """Unpack ``archive`` into the new folder ``path`` and write its VERSION."""
     run(
         c,
         f"mkdir {q(path)} && tar -xzf {q(archive)} -C {q(path)} && rm -f {q(archive)}",
@@ -115,13 +129,18 @@ def unpack(c, target, archive, release, sha):
         f"-m 0755 {q(path)}/run {q(path)}/staticfiles",
         "writing VERSION",
     )
-    return path
+
+
+def finish(c, target, release):
+    """Give the prepared release its name: from now on it is one."""
+    path = target.release_path(release)
+    run(c, f"mv -T {q(path + UNFINISHED)} {q(path)}", "naming the release")
 
 
 def remove(c, target, release):
     """Delete a release that never served (or failed serving), and its upload."""
     path = target.release_path(release)
-    c.run(f"rm -rf {q(path)} {q(path)}.tar.gz", hide=True, warn=True)
+    c.run(f"rm -rf {q(path)} {q(path + UNFINISHED)} {q(path)}.tar.gz", hide=True, warn=True)
 
 
 def virtualenv(c, target, path):
@@ -137,7 +156,7 @@ def virtualenv(c, target, path):
     # Built where it will stay (scripts name their interpreter by absolute
     # path, so it cannot be moved); the marker written last says it is whole.
     if not c.run(f"test -f {q(venv)}/{VENV_COMPLETE}", hide=True, warn=True).ok:
-        log = f"{target.root}/shared/logs/pip-{key}.log"
+        log = log_file(target, "pip", key)
         run(
             c,
             f"rm -rf {q(venv)} && python3 -m venv {q(venv)} && "
@@ -163,13 +182,9 @@ def manage(c, target, path, command, what, release):
     )
 
 
-def supervisor_conf(target, release):
-    templates = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(CONF),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 -- a config file, not HTML
-    )
-    return templates.get_template("supervisor.conf.j2").render(context(target), release=release)
+def supervisor_conf(target, release, template):
+    """The release's supervisor programs, from ``template`` (its conf/supervisor.conf.j2)."""
+    return templates().from_string(template).render(context(target), release=release)
 
 
 def program_file(release):
@@ -181,14 +196,20 @@ def web_program(release):
     return f"{PROJECT}-{release}:{PROJECT}-web-{release}"
 
 
-def log_file(target, kind, release):
-    """shared/logs/KIND-RELEASE.log: deploy (manage commands), web, worker."""
-    return f"{target.root}/shared/logs/{kind}-{release}.log"
+def log_file(target, kind, name):
+    """shared/logs/KIND-NAME.log: deploy, web, worker (NAME a release), pip (a virtualenv)."""
+    return f"{target.root}/shared/logs/{kind}-{name}.log"
 
 
 def start(c, target, release):
     """Start the release's app server and worker under supervisor, beside any other."""
-    conf = supervisor_conf(target, release)
+    # The release's own programs: a rollback starts an older release as it was deployed.
+    template = run(
+        c,
+        f"cat {q(target.release_path(release))}/conf/supervisor.conf.j2",
+        "reading the release's supervisor programs",
+    )
+    conf = supervisor_conf(target, release, template)
     run(
         c,
         f"printf %s {q(conf)} > {q(program_file(release))}.tmp && "
@@ -230,45 +251,64 @@ def switch(c, target, release):
     """Point ``current`` at ``release`` in one rename: no moment without it."""
     run(
         c,
-        f"cd {q(target.root)} && ln -sfn releases/{release} current.tmp && "
-        "mv -T current.tmp current",
+        f"cd {q(target.root)} && rm -f releases/{release}/{ROLLED_BACK} && "
+        f"ln -sfn releases/{release} current.tmp && mv -T current.tmp current",
         "switching current",
     )
 
 
-def install_site(c, target, path):
+def install_site(c, target, release):
     """Install the release's nginx site; reload nginx if it changed."""
     site = f"/etc/nginx/sites-enabled/{PROJECT}.conf"
-    changed = not c.run(f"cmp -s {q(path)}/server/nginx.conf {q(site)}", hide=True, warn=True).ok
-    if changed:
-        run(
-            c,
-            f"cp {q(site)} {q(site)}.previous 2>/dev/null; cp {q(path)}/server/nginx.conf "
-            f"{q(site)}.tmp && mv {q(site)}.tmp {q(site)}",
-            "installing the nginx site",
-        )
-        if not c.run("nginx -t", hide=True, warn=True).ok:
-            c.run(f"mv {q(site)}.previous {q(site)} 2>/dev/null || rm -f {q(site)}", warn=True)
-            raise DeployError("the release's nginx site fails nginx -t; the previous one stays")
-        run(c, "nginx -s reload", "reloading nginx")
+    # Kept outside sites-enabled/, which nginx reads whole: a second copy of
+    # the site there would define its upstream twice.
+    spare = f"/etc/nginx/{PROJECT}.conf"
+    new = f"{target.release_path(release)}/server/nginx.conf"
+    if c.run(f"cmp -s {q(new)} {q(site)}", hide=True, warn=True).ok:
+        return
+    run(
+        c,
+        f"rm -f {q(spare)}.previous && if test -e {q(site)}; then cp {q(site)} {q(spare)}.previous;"
+        f" fi && cp {q(new)} {q(spare)}.new && mv {q(spare)}.new {q(site)}",
+        "installing the nginx site",
+    )
+    if not c.run("nginx -t", hide=True, warn=True).ok:
+        c.run(f"mv {q(spare)}.previous {q(site)} 2>/dev/null || rm -f {q(site)}", warn=True)
+        raise DeployError("the release's nginx site fails nginx -t; the previous one stays")
+    run(c, "nginx -s reload", "reloading nginx")
 
 
 LOG_OF_RELEASE = re.compile(r"^(?:deploy|web|worker)-(\d{8}T\d{6}Z)\.log$")
 
 
 def prune(c, target):
-    """Keep the newest ``keep_releases`` releases, their virtualenvs and their logs."""
+    """Keep the newest ``keep_releases`` releases, their virtualenvs and their logs.
+
+    The current release always stays; releases a rollback left go first.
+    """
     active = current(c, target)
     names = releases(c, target)
-    removed = set(names[: max(0, len(names) - target.keep_releases)]) - {active}
-    for old in sorted(removed):
+    left = rolled_back(c, target) - {active}
+    candidates = [name for name in names if name not in left]
+    kept = sorted(set(candidates[-target.keep_releases :]) | ({active} if active else set()))
+    for old in names:
+        if old in kept:
+            continue
+        if c.run(f"test -f {q(program_file(old))}", hide=True, warn=True).ok:
+            stop(c, target, old)
         run(c, f"rm -rf {q(target.release_path(old))}", f"removing release {old}")
-    kept = [name for name in names if name not in removed]
+    # What deploys cut off half-way left behind; the lock keeps any other deploy away.
+    folder = q(f"{target.root}/releases")
+    run(c, f"rm -rf {folder}/*{UNFINISHED} {folder}/*.tar.gz", "removing unfinished releases")
     used = c.run(f"readlink {q(target.root)}/releases/*/.venv", hide=True, warn=True).stdout
     keep = {line.rsplit("/", 1)[-1] for line in used.split()}
     for venv in c.run(f"ls -1 {q(target.root)}/venvs", hide=True, warn=True).stdout.split():
         if venv not in keep:
-            run(c, f"rm -rf {q(target.root)}/venvs/{venv}", f"removing virtualenv {venv}")
+            run(
+                c,
+                f"rm -rf {q(target.root)}/venvs/{q(venv)} {q(log_file(target, 'pip', venv))}",
+                f"removing virtualenv {venv}",
+            )
     # Logs go with their release; a failed release's logs stay until it is
     # older than every kept release, so its failure can still be read.
     logs = f"{target.root}/shared/logs"

@@ -11,13 +11,20 @@ from . import remote
 from .remote import DeployError
 
 
-def deploy(c, target, build, log=print):
-    """Put ``build`` (a build.Build) on the server behind ``c`` and serve it."""
+@contextlib.contextmanager
+def locked(c, target):
+    """Hold the deploy lock on ``target`` for the block."""
     remote.lock(c, target)
     try:
-        return _deploy(c, target, build, log)
+        yield
     finally:
         remote.unlock(c, target)
+
+
+def deploy(c, target, build, log=print):
+    """Put ``build`` (a build.Build) on the server behind ``c`` and serve it."""
+    with locked(c, target):
+        return _deploy(c, target, build, log)
 
 
 def prepare(c, target, build, log=print):
@@ -26,49 +33,69 @@ def prepare(c, target, build, log=print):
     Returns the release's name. On failure nothing of it is left on the server.
     """
     release = remote.release_name()
-    path = target.release_path(release)
-    upload = f"{path}.tar.gz"
-    c.put(str(build.path), upload)
-    log(f"uploaded {build.path.name} as release {release}")
-    try:
-        remote.unpack(c, target, upload, release, build.sha)
+    path = target.release_path(release) + remote.UNFINISHED
+    upload = f"{target.release_path(release)}.tar.gz"
+    # BaseException: Ctrl-C half-way must not leave half a release either.
+    with _removed_on_failure(c, target, release):
+        c.put(str(build.path), upload)
+        log(f"uploaded {build.path.name} as release {release}")
+        remote.unpack(c, target, upload, path, build.sha)
         key = remote.virtualenv(c, target, path)
         log(f"virtualenv {key}")
         remote.manage(c, target, path, "collectstatic --noinput", "collectstatic", release)
         remote.manage(c, target, path, "migrate --noinput", "the migrations", release)
         log("collectstatic and migrations done")
-    except DeployError:
-        remote.remove(c, target, release)
-        raise
+        remote.finish(c, target, release)
     return release
+
+
+@contextlib.contextmanager
+def _removed_on_failure(c, target, release):
+    """Remove ``release`` when the block fails in any way, then let the failure through."""
+    try:
+        yield
+    except BaseException:
+        # The failure to report is the one that got here, not any in this cleanup.
+        with contextlib.suppress(Exception):
+            remote.remove(c, target, release)
+        raise
+
+
+def _start_healthy(c, target, release):
+    """Start ``release`` beside the current one; stop it again unless it answers /health/."""
+    try:
+        remote.start(c, target, release)
+        remote.check_health(c, target, release)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            remote.stop(c, target, release)
+        raise
 
 
 def _deploy(c, target, build, log):
     previous = remote.current(c, target)
     release = prepare(c, target, build, log)
-    try:
-        remote.start(c, target, release)
-        remote.check_health(c, target, release)
-        log("the new release answers /health/")
-    except DeployError:
-        # Nothing switched yet: take the new release away, the old one serves on.
-        # The failure to report is the one above, not any in this cleanup.
-        with contextlib.suppress(DeployError):
-            remote.stop(c, target, release)
-        remote.remove(c, target, release)
-        raise
+    with _removed_on_failure(c, target, release):
+        _start_healthy(c, target, release)
+    log("the new release answers /health/")
     remote.switch(c, target, release)
     log(f"current is now {release}")
     try:
-        remote.install_site(c, target, target.release_path(release))
+        remote.install_site(c, target, release)
         remote.check_health(c, target, release, seconds=10, through_current=True)
     except DeployError as failure:
-        if previous:
+        if not previous:
+            raise
+        try:
             _activate(c, target, previous, stop=release, log=log)
-            # A release that failed once serving is no rollback candidate.
-            remote.remove(c, target, release)
-            raise DeployError(f"{failure}\nrolled back to {previous}") from failure
-        raise
+        except DeployError as also:
+            raise DeployError(
+                f"{failure}\nrolling back to {previous} failed as well, so {release} stays "
+                f"current: {also}"
+            ) from failure
+        # A release that failed once serving is no rollback candidate.
+        remote.remove(c, target, release)
+        raise DeployError(f"{failure}\nrolled back to {previous}") from failure
     if previous:
         remote.stop(c, target, previous)
     remote.prune(c, target)
@@ -78,17 +105,23 @@ def _deploy(c, target, build, log):
 
 def _activate(c, target, release, stop=None, log=print):
     """Start ``release`` beside the current one, check it, switch to it, stop ``stop``."""
-    remote.start(c, target, release)
-    remote.check_health(c, target, release)
+    _start_healthy(c, target, release)
     remote.switch(c, target, release)
     log(f"current is now {release}")
+    remote.install_site(c, target, release)
     if stop:
         remote.stop(c, target, stop)
 
 
-def previous_release(names, active):
-    """The newest of ``names`` older than ``active``; DeployError when there is none."""
-    older = [name for name in names if active and name < active]
+def previous_release(names, active, left=()):
+    """The newest of ``names`` older than ``active`` and not in ``left``.
+
+    ``left`` are the releases earlier rollbacks went back from. DeployError
+    when there is no such release.
+    """
+    if active is None:
+        raise DeployError("no release is current yet, so there is nothing to roll back")
+    older = [name for name in names if name < active and name not in left]
     if not older:
         raise DeployError(f"no release older than {active} to roll back to")
     return older[-1]
@@ -96,18 +129,18 @@ def previous_release(names, active):
 
 def rollback(c, target, to=None, log=print):
     """Serve the release before the current one, or the one named ``to``."""
-    remote.lock(c, target)
-    try:
+    with locked(c, target):
         names = remote.releases(c, target)
         active = remote.current(c, target)
         if to is None:
-            to = previous_release(names, active)
+            to = previous_release(names, active, remote.rolled_back(c, target))
         elif to not in names:
-            raise DeployError(f"no release {to}; there are: {', '.join(names)}")
+            raise DeployError(f"there is no release {to} on the server (fab releases lists them)")
         if to == active:
             raise DeployError(f"{to} is already the current release")
         _activate(c, target, to, stop=active, log=log)
+        if active and active > to:
+            # Gone back from: the next rollback must not return to it.
+            remote.mark_rolled_back(c, target, active)
         log(f"serving {to} ({remote.version(c, target, to)}), was {active}")
         return to
-    finally:
-        remote.unlock(c, target)

@@ -10,6 +10,7 @@ import pytest
 from invoke import Config, Context
 
 from deploy import remote
+from deploy.build import PROJECT_ROOT
 from deploy.remote import DeployError
 from deploy.targets import Target
 
@@ -60,11 +61,15 @@ def test_a_second_deploy_is_refused_naming_the_holder(c, target):
     remote.lock(c, target)  # free again
 
 
-def test_unpack_writes_the_release_and_its_version(c, target, tmp_path):
+def test_a_release_is_unpacked_under_a_temporary_name_and_named_when_whole(c, target, tmp_path):
     upload = archive(tmp_path / "up.tar.gz", {"manage": "#!/bin/sh\n", "conf/x": "x\n"})
-    path = remote.unpack(c, target, str(upload), "20261125T101500Z", "abc123")
     release = tmp_path / "srv" / "releases" / "20261125T101500Z"
-    assert str(release) == path
+    unfinished = f"{release}{remote.UNFINISHED}"
+    remote.unpack(c, target, str(upload), unfinished, "abc123")
+    # A deploy cut off here leaves nothing that passes for a release.
+    assert remote.releases(c, target) == []
+    remote.finish(c, target, "20261125T101500Z")
+    assert remote.releases(c, target) == ["20261125T101500Z"]
     assert (release / "manage").read_text() == "#!/bin/sh\n"
     assert (release / "VERSION").read_text().startswith("abc123 20")
     assert (release / "run").is_dir()
@@ -116,6 +121,36 @@ def test_prune_keeps_the_newest_releases_the_current_one_and_their_virtualenvs(c
     assert c.run(f"ls {target.root}/venvs", hide=True).stdout.split() == ["new"]
 
 
+def test_prune_removes_what_rollbacks_and_cut_off_deploys_left(c, target):
+    for day, venv in [("01", "a"), ("02", "b"), ("03", "c"), ("04", "d")]:
+        make_release(target, f"202601{day}T000000Z", venv)
+        local().run(f"touch {remote.log_file(target, 'pip', venv)}")
+    # 04 was rolled back from, to 03; then 03 was current when 05 was deployed.
+    remote.switch(c, target, "20260104T000000Z")
+    remote.switch(c, target, "20260103T000000Z")
+    remote.mark_rolled_back(c, target, "20260104T000000Z")
+    make_release(target, "20260105T000000Z", "c")
+    remote.switch(c, target, "20260105T000000Z")
+    local().run(f"mkdir {target.root}/releases/20260106T000000Z{remote.UNFINISHED}")
+    local().run(f"touch {target.root}/releases/20260106T000000Z.tar.gz")
+    assert remote.rolled_back(c, target) == {"20260104T000000Z"}
+    remote.prune(c, target)  # keep_releases=2
+    # What served before 05 stays its rollback target; 04 does not come back.
+    assert c.run(f"ls {target.root}/releases", hide=True).stdout.split() == [
+        "20260103T000000Z",
+        "20260105T000000Z",
+    ]
+    assert c.run(f"ls {target.root}/venvs", hide=True).stdout.split() == ["c"]
+    assert c.run(f"ls {target.root}/shared/logs", hide=True).stdout.split() == ["pip-c.log"]
+
+
+def test_switching_to_a_release_clears_its_rollback_mark(c, target):
+    make_release(target, "20260101T000000Z")
+    remote.mark_rolled_back(c, target, "20260101T000000Z")
+    remote.switch(c, target, "20260101T000000Z")  # fab rollback --release: chosen by name
+    assert remote.rolled_back(c, target) == set()
+
+
 def test_a_failing_step_names_itself_and_its_log(c, target):
     with pytest.raises(DeployError) as failed:
         remote.run(c, "echo oops >&2; exit 3", "the migrations", "/srv/x/shared/logs/deploy.log")
@@ -163,7 +198,8 @@ def test_deploying_to_a_server_without_the_root_says_to_provision_it(c, target, 
 
 def test_a_release_runs_as_one_supervisor_group_of_web_and_worker(target):
     conf = configparser.ConfigParser(interpolation=None)
-    conf.read_string(remote.supervisor_conf(target, "20261125T101500Z"))
+    template = (PROJECT_ROOT / "conf" / "supervisor.conf.j2").read_text()
+    conf.read_string(remote.supervisor_conf(target, "20261125T101500Z", template))
     groups = [name for name in conf.sections() if name.startswith("group:")]
     assert len(groups) == 1
     programs = conf[groups[0]]["programs"].split(",")

@@ -14,7 +14,20 @@ def test_the_previous_release_is_the_newest_older_than_the_current_one():
     assert previous_release(NAMES, "20261102T000000Z") == "20261101T000000Z"
 
 
-@pytest.mark.parametrize("active", ["20261101T000000Z", None])
-def test_with_nothing_older_the_rollback_is_refused(active):
-    with pytest.raises(DeployError, match="no release older than"):
+def test_a_release_gone_back_from_is_no_rollback_target():
+    # 03 was rolled back from, to 02; after a deploy of 04 the one before it is 02.
+    names = [*NAMES, "20261104T000000Z"]
+    left = {"20261103T000000Z"}
+    assert previous_release(names, "20261104T000000Z", left) == "20261102T000000Z"
+
+
+@pytest.mark.parametrize(
+    ("active", "complaint"),
+    [
+        ("20261101T000000Z", "no release older than 20261101T000000Z to roll back to"),
+        (None, "no release is current yet, so there is nothing to roll back"),
+    ],
+)
+def test_with_nothing_older_the_rollback_is_refused(active, complaint):
+    with pytest.raises(DeployError, match=complaint):
         previous_release(NAMES, active)

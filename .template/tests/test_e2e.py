@@ -180,12 +180,20 @@ def test_a_deploy_under_load_fails_no_request(server):
     before = served_version(server)
     readme = server[0] / "README.md"
     readme.write_text(readme.read_text() + "\nA change to deploy.\n")
+    # A changed nginx site too, which the deploy installs and nginx reloads.
+    site = server[0] / "conf" / "nginx.conf.j2"
+    site.write_text(site.read_text().replace(CHANGED_SITE[0], "\n".join(CHANGED_SITE), 1))
     sha = commit(server[0], "A second release")
     _, load = deploy_under_load(server)
     assert load["failed"] == 0, load
     # Both releases answered while the load ran: the switch happened under it.
     assert {version.split()[0] for version in load["versions"]} == {before, sha}
     assert served_version(server) == sha
+    assert get(server, CHANGED_SITE_PATH)[0] == 204
+
+
+CHANGED_SITE_PATH = "/e2e-site-changed"
+CHANGED_SITE = ("    location / {", f"    location = {CHANGED_SITE_PATH} {{ return 204; }}\n")
 
 
 def releases(server):
@@ -267,6 +275,8 @@ def test_rollback_serves_the_previous_version(server):
         report = load.stop()
     assert f"serving {names[-2]}" in result.stdout
     assert served_version(server) == previous
+    # With the release's own nginx site: the app answers the path the newer site had.
+    assert get(server, CHANGED_SITE_PATH)[0] == 404
     assert report["failed"] == 0, report
     status = fab(server, "status").stdout
     assert f"current {names[-2]} ({previous} " in status
