@@ -29,7 +29,7 @@ def test_the_offline_test_server_has_every_package_the_roles_install():
     assert role_packages() - listed == set()
 
 
-def rendered_env_file():
+def rendered_env_file(**overrides):
     """The env file provisioning writes, with generated secrets as it would make them."""
     variables = yaml.safe_load((PROVISIONING / "group_vars" / "all.yml").read_text())
     alphabet = string.ascii_letters + string.digits
@@ -43,6 +43,7 @@ def rendered_env_file():
             length = int(re.search(r"length=(\d+)", value).group(1))
             value = "".join(secrets.choice(alphabet) for _ in range(length))
         context[name] = value
+    context.update(overrides)
     environment = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 -- an env file, not HTML
@@ -73,6 +74,13 @@ def test_the_env_file_provisioning_writes_satisfies_the_deployment_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_app_extra_env_adds_variables_to_the_env_file():
+    extra = {"ELASTICSEARCH_URL": "http://127.0.0.1:9200", "DJANGO_LOG_LEVEL": "WARNING"}
+    env = rendered_env_file(app_extra_env=extra)
+    assert extra.items() <= env.items()
+    assert "ELASTICSEARCH_URL" not in rendered_env_file()
 
 
 def test_every_script_is_executable():

@@ -49,6 +49,23 @@ def env_file(text):
     return values
 
 
+# /proc/net/tcp{,6} addresses: hex, in the kernel's byte order (x86: reversed words).
+LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+LISTEN = "0A"
+PUBLIC_PORTS = {22, 80}
+
+
+def public_listeners(table):
+    """The ports listening on other addresses than loopback, but ssh's and nginx's."""
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != LISTEN:
+            continue
+        address, port = fields[1].split(":")
+        if address not in LOOPBACK and int(port, 16) not in PUBLIC_PORTS:
+            yield int(port, 16)
+
+
 def refused(attempt):
     """True when ``attempt`` raises: a login that must fail."""
     try:
@@ -92,6 +109,12 @@ def checks(options):
     yield (
         "RabbitMQ: the guest user is gone",
         refused(lambda: guest.ensure_connection(max_retries=0)),
+    )
+
+    exposed = sorted(set(public_listeners(ssh(options, "cat /proc/net/tcp /proc/net/tcp6"))))
+    yield (
+        f"only ssh and nginx listen beyond loopback{f': also {exposed}' if exposed else ''}",
+        not exposed,
     )
 
     with socket.create_connection((SERVER, 80), timeout=5) as web:
