@@ -3,6 +3,9 @@ import socket
 import time
 
 import pytest
+from django.db import OperationalError, connection
+
+from {{ project_name }}.apps.health import checks
 
 from .helpers import manage
 
@@ -42,7 +45,17 @@ def test_a_required_component_down_answers_503_and_names_it(client, settings):
     assert body["components"]["database"]["status"] == "ok"
     cache = body["components"]["cache"]
     assert cache["status"] == "fail"
-    assert "Connection" in cache["error"]
+    assert cache["error"] == "ConnectionError"
+
+
+def test_failures_name_no_server_to_the_public_and_are_logged_whole(client, settings, caplog):
+    settings.CACHES = UNREACHABLE_REDIS
+    response = client.get("/health/")
+    # Anyone may ask /health/: the answer says what kind of failure, never where.
+    assert "127.0.0.1" not in response.content.decode()
+    (record,) = [r for r in caplog.records if r.name.endswith("health.report")]
+    assert record.levelname == "WARNING"
+    assert "connecting to 127.0.0.1:1" in caplog.handler.format(record)
 
 
 def test_an_optional_component_down_is_reported_but_answers_200(client, settings):
@@ -88,3 +101,24 @@ def test_servers_that_never_answer_fail_health_within_the_timeout(silent_server)
         assert report["components"][name]["status"] == "fail", report
         assert report["components"][name]["latency_ms"] < 5000, report
     assert elapsed < 30
+
+
+@pytest.mark.service("postgresql")
+def test_the_database_check_gives_up_on_a_query_that_never_ends(settings, monkeypatch):
+    # An open connection, where connect_timeout no longer applies, to a stalled server.
+    connection.ensure_connection()
+    settings.CONNECT_TIMEOUT = 1
+    monkeypatch.setattr(checks, "PROBE", "SELECT pg_sleep(10)")
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="statement timeout"):
+        checks.check_database()
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.service("postgresql")
+@pytest.mark.django_db(transaction=True)
+def test_the_database_checks_timeout_ends_with_the_check():
+    checks.check_database()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("0",)

@@ -6,7 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from {{ project_name }}.apps.search.backends.database import DatabaseSearchBackend
 from {{ project_name }}.apps.search.backends.postgresql import search_vector
+from {{ project_name }}.apps.search.documents import SearchDocument
 from {{ project_name }}.apps.search.registry import document_for
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +77,14 @@ def test_the_answer_says_which_backend_and_page(api_client, backend, library):
     assert [hit["title"] for hit in found["results"]] == ["Running a kitchen"]
 
 
+def test_pages_end_where_elasticsearch_stops(api_client, backend, library):
+    # Every backend refuses what Elasticsearch would, so clients see one API.
+    assert search(api_client, q="marathon", offset=9_990, limit=10)["results"] == []
+    response = api_client.get("/api/search/", {"q": "marathon", "offset": 9_991, "limit": 10})
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["offset + limit must not exceed 10000."]}
+
+
 def test_nothing_found(api_client, backend, library):
     found = search(api_client, q="submarine")
     assert found["count"] == 0
@@ -113,6 +123,22 @@ def test_postgresql_search_uses_the_migrations_index(library):
         plan = queryset.explain()
         cursor.execute("RESET enable_seqscan")
     assert "article_search_vector" in plan
+
+
+def test_the_database_score_is_a_plain_sum():
+    matches = DatabaseSearchBackend().matching(document_for("articles.article"), ["marathon"])
+    assert "COALESCE" not in str(matches.query).upper()
+
+
+def test_the_article_mapping_extends_the_common_one(monkeypatch):
+    common = SearchDocument.get_mapping
+    monkeypatch.setattr(
+        SearchDocument, "get_mapping", lambda document: dict(common(document), dynamic="strict")
+    )
+    mapping = document_for("articles.article").get_mapping()
+    assert mapping["dynamic"] == "strict"
+    assert mapping["properties"]["title"]["fields"] == {"raw": {"type": "keyword"}}
+    assert mapping["properties"]["body"] == {"type": "text", "analyzer": "english"}
 
 
 def test_database_backends_keep_no_index(

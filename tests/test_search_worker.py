@@ -11,6 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from {{ project_name }}.apps.search.backends.elasticsearch import external_version
+
 from .helpers import PROJECT_ROOT, clean_environ
 
 
@@ -93,14 +95,25 @@ def test_a_worker_syncs_saves_and_deletes_and_retries_a_failure(elasticsearch, m
         elasticsearch.fail("PUT", "/_bulk", 503)
         article = make_article("Indexed by the worker")
         wait_for(lambda: len(bulks()) == 2, "the failed write and its retry", worker)
+        version = external_version(article.updated_at)
         assert [request.body[0] for request in bulks()] == 2 * [
-            {"index": {"_index": "test-article", "_id": str(article.pk)}}
+            {
+                "index": {
+                    "_index": "test-article",
+                    "_id": str(article.pk),
+                    "version": version,
+                    "version_type": "external_gte",
+                }
+            }
         ]
         assert "retry: Retry in" in worker.output()
 
         pk = article.pk
         article.delete()
         wait_for(lambda: len(bulks()) == 3, "the delete", worker)
-        assert bulks()[2].body == [{"delete": {"_index": "test-article", "_id": str(pk)}}]
+        ((delete,),) = [action.values() for action in bulks()[2].body]
+        assert delete.pop("version") > version
+        assert delete == {"_index": "test-article", "_id": str(pk), "version_type": "external_gte"}
+        assert elasticsearch.stored("test-article") == {}
     finally:
         worker.stop()

@@ -23,6 +23,14 @@ def unreachable_broker(monkeypatch):
 def test_the_database_is_postgresql():
     assert connection.vendor == "postgresql"
     assert connection.pg_version >= 130000
+
+
+@pytest.mark.service("postgresql")
+def test_open_database_connections_give_up_on_a_vanished_server(settings):
+    connection.ensure_connection()
+    parameters = connection.connection.info.get_parameters()
+    assert parameters["tcp_user_timeout"] == str(settings.CONNECT_TIMEOUT * 1000)
+    assert parameters["keepalives"] == "1"
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_database()")
         assert cursor.fetchone()[0].startswith("test_")

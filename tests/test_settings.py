@@ -189,3 +189,15 @@ def test_a_malformed_boolean_is_named(tmp_path, value):
     result = load(tmp_path, **deployment_environ(DJANGO_SECURE_SSL_REDIRECT=value))
     assert result.returncode != 0
     assert f"DJANGO_SECURE_SSL_REDIRECT={value!r} is not a boolean" in result.stderr
+
+
+def test_postgresql_connections_time_out_after_connecting_too():
+    from {{ project_name }}.settings.base import database_settings
+
+    options = database_settings("postgres://app@127.0.0.1:5432/app")["OPTIONS"]
+    seconds = options["connect_timeout"]
+    # Persistent connections outlive connect_timeout: TCP must notice a vanished server.
+    assert options["tcp_user_timeout"] == seconds * 1000
+    assert options["keepalives"] == 1
+    assert options["keepalives_idle"] == options["keepalives_interval"] == seconds
+    assert "OPTIONS" not in database_settings("sqlite:///db.sqlite3")

@@ -75,8 +75,26 @@ def database_settings(url):
     """
     database = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if database["ENGINE"] == "django.db.backends.postgresql":
-        database.setdefault("OPTIONS", {})["connect_timeout"] = CONNECT_TIMEOUT
+        database.setdefault("OPTIONS", {}).update(postgresql_timeouts(CONNECT_TIMEOUT))
     return database
+
+
+def postgresql_timeouts(seconds):
+    """libpq options that give up on an unresponsive server after about ``seconds``.
+
+    connect_timeout covers only opening a connection. Persistent connections
+    stay open, so a server that vanishes later is noticed by TCP: data it
+    leaves unacknowledged (tcp_user_timeout, in milliseconds) or keepalive
+    probes it leaves unanswered while a query waits close the connection.
+    """
+    return {
+        "connect_timeout": seconds,
+        "tcp_user_timeout": seconds * 1000,
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": seconds,
+        "keepalives_count": 3,
+    }
 
 
 def cache_settings(redis_url):

@@ -22,12 +22,9 @@ class ArticleDocument(SearchDocument):
         return super().get_queryset().select_related("author")
 
     def get_mapping(self):
-        text = dict(type="text", analyzer=self.language)
-        return dict(
-            properties=dict(
-                title=dict(text, fields=dict(raw=dict(type="keyword"))),
-                body=text,
-                author=dict(type="keyword"),
-                created_at=dict(type="date"),
-            )
-        )
+        mapping = super().get_mapping()
+        properties = mapping["properties"]
+        # The whole title too, for sorting and exact matches.
+        properties["title"]["fields"] = dict(raw=dict(type="keyword"))
+        properties.update(author=dict(type="keyword"), created_at=dict(type="date"))
+        return mapping

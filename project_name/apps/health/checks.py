@@ -7,14 +7,27 @@ a new one in the HEALTH_CHECKS setting.
 import uuid
 
 from celery import current_app
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+
+# What the database check asks; a test swaps in something slow.
+PROBE = "SELECT 1"
 
 
 def check_database():
-    """A round trip to the default database."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """A round trip to the default database, within the connect timeout on PostgreSQL."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A persistent connection is already open, so connect_timeout does
+            # not apply: without this a stalled server would hang /health/.
+            # SET LOCAL's function form, which takes a parameter; it ends with
+            # the transaction, leaving other queries on the connection unbounded.
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [str(settings.CONNECT_TIMEOUT * 1000)],
+            )
+        cursor.execute(PROBE)
         cursor.fetchone()
 
 

@@ -6,9 +6,22 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from .base import SearchBackend, SearchResults, TransientSearchError
+from .base import (
+    MissingIndexError,
+    SearchBackend,
+    SearchIndexError,
+    SearchResults,
+    TransientSearchError,
+)
 
-__all__ = ["SearchBackend", "SearchResults", "TransientSearchError", "get_backend"]
+__all__ = [
+    "MissingIndexError",
+    "SearchBackend",
+    "SearchIndexError",
+    "SearchResults",
+    "TransientSearchError",
+    "get_backend",
+]
 
 
 @functools.cache

@@ -7,6 +7,14 @@ class TransientSearchError(Exception):
     """The search service failed in a way worth retrying (unreachable, overloaded)."""
 
 
+class SearchIndexError(Exception):
+    """The indexes are not as an operation needs them; the message says what to run."""
+
+
+class MissingIndexError(SearchIndexError):
+    """A searchable model has no index yet: ``./manage create_indexes`` makes it."""
+
+
 @dataclass
 class SearchResults:
     backend: str

@@ -1,7 +1,6 @@
 """Search in the database itself, by substring: works on every database Django supports."""
 
-from django.db.models import Case, IntegerField, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Q, Value, When
 
 from .base import SearchBackend, SearchResults
 
@@ -50,7 +49,6 @@ class DatabaseSearchBackend(SearchBackend):
                     When(**{f"{name}__icontains": term}, then=Value(weight)),
                     default=Value(0),
                 )
-        score = Coalesce(score, Value(0), output_field=IntegerField())
         return document.get_queryset().filter(condition).annotate(search_score=score)
 
     def check(self, documents):

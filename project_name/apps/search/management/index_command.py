@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ..backends import TransientSearchError, get_backend
+from ..backends import SearchIndexError, TransientSearchError, get_backend
 from ..registry import documents
 
 
@@ -19,5 +19,7 @@ class IndexCommand(BaseCommand):
                 f"{exc}. Check that the search server at {settings.SEARCH['OPTIONS'].get('url')} "
                 "runs (ELASTICSEARCH_URL), then try again."
             ) from exc
+        except SearchIndexError as exc:
+            raise CommandError(str(exc)) from exc
         for line in lines:
             self.stdout.write(line)
