@@ -24,6 +24,13 @@ class Target:
     # Extra Jinja2 context for the conf/ templates.
     context: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.keep_releases < 1:
+            raise ValueError(
+                f"target {self.name!r}: keep_releases must be 1 or more (the current release "
+                f"counts), not {self.keep_releases}"
+            )
+
     @property
     def env_file(self):
         return f"{self.root}/shared/env"

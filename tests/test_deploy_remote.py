@@ -121,6 +121,11 @@ def test_prune_keeps_the_newest_releases_the_current_one_and_their_virtualenvs(c
     assert c.run(f"ls {target.root}/venvs", hide=True).stdout.split() == ["new"]
 
 
+def test_a_target_keeps_at_least_the_current_release(target):
+    with pytest.raises(ValueError, match="keep_releases must be 1 or more"):
+        replace(target, keep_releases=0)
+
+
 def test_prune_removes_what_rollbacks_and_cut_off_deploys_left(c, target):
     for day, venv in [("01", "a"), ("02", "b"), ("03", "c"), ("04", "d")]:
         make_release(target, f"202601{day}T000000Z", venv)
