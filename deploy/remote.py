@@ -196,9 +196,13 @@ def web_program(release):
     return f"{PROJECT}-{release}:{PROJECT}-web-{release}"
 
 
+def logs_dir(target):
+    return f"{target.root}/shared/logs"
+
+
 def log_file(target, kind, name):
     """shared/logs/KIND-NAME.log: deploy, web, worker (NAME a release), pip (a virtualenv)."""
-    return f"{target.root}/shared/logs/{kind}-{name}.log"
+    return f"{logs_dir(target)}/{kind}-{name}.log"
 
 
 def start(c, target, release):
@@ -311,7 +315,7 @@ def prune(c, target):
             )
     # Logs go with their release; a failed release's logs stay until it is
     # older than every kept release, so its failure can still be read.
-    logs = f"{target.root}/shared/logs"
+    logs = logs_dir(target)
     for name in c.run(f"ls -1 {q(logs)}", hide=True, warn=True).stdout.split():
         match = LOG_OF_RELEASE.match(name)
         if match and kept and match.group(1) < kept[0]:

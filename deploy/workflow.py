@@ -35,8 +35,7 @@ def prepare(c, target, build, log=print):
     release = remote.release_name()
     path = target.release_path(release) + remote.UNFINISHED
     upload = f"{target.release_path(release)}.tar.gz"
-    # BaseException: Ctrl-C half-way must not leave half a release either.
-    with _removed_on_failure(c, target, release):
+    with _undone_on_failure(lambda: remote.remove(c, target, release)):
         c.put(str(build.path), upload)
         log(f"uploaded {build.path.name} as release {release}")
         remote.unpack(c, target, upload, path, build.sha)
@@ -50,32 +49,31 @@ def prepare(c, target, build, log=print):
 
 
 @contextlib.contextmanager
-def _removed_on_failure(c, target, release):
-    """Remove ``release`` when the block fails in any way, then let the failure through."""
+def _undone_on_failure(undo):
+    """Call ``undo`` when the block fails in any way, then let the failure through.
+
+    Any way: Ctrl-C half-way must not leave half a release behind either.
+    """
     try:
         yield
     except BaseException:
         # The failure to report is the one that got here, not any in this cleanup.
         with contextlib.suppress(Exception):
-            remote.remove(c, target, release)
+            undo()
         raise
 
 
 def _start_healthy(c, target, release):
     """Start ``release`` beside the current one; stop it again unless it answers /health/."""
-    try:
+    with _undone_on_failure(lambda: remote.stop(c, target, release)):
         remote.start(c, target, release)
         remote.check_health(c, target, release)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            remote.stop(c, target, release)
-        raise
 
 
 def _deploy(c, target, build, log):
     previous = remote.current(c, target)
     release = prepare(c, target, build, log)
-    with _removed_on_failure(c, target, release):
+    with _undone_on_failure(lambda: remote.remove(c, target, release)):
         _start_healthy(c, target, release)
     log("the new release answers /health/")
     remote.switch(c, target, release)
