@@ -66,5 +66,5 @@ bench-api: setup ## Benchmark the API under gunicorn on PostgreSQL (needs wrk, s
 bench-deploy: setup ## Benchmark deploys and rollbacks on a throw-away server (needs root, see README)
 	E2E_VENV="$(abspath $(VENV))" $(BIN)/python -m benchmarks.deploy
 
-e2e: setup ## Provision a throw-away Debian server and check it (needs root, see README)
-	E2E_VENV="$(abspath $(VENV))" provisioning/test/run
+e2e: setup ## Every end-to-end scenario on throw-away Debian servers (needs root, see README)
+	E2E_VENV="$(abspath $(VENV))" provisioning/test/run $(E2E_ARGS)

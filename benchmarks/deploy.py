@@ -2,8 +2,8 @@
 
     make bench-deploy        (needs root, like make e2e; see the README)
 
-Provisions the throw-away server of provisioning/test/ (kept up for the
-run, always taken down after), then, inside its network namespace, for each
+Starts the lab's web server (provisioning/test/lab) and provisions it with
+make e2e's provisioning scenario, then, on the lab's controller side, for each
 strategy:
 
 - cold deploy: build + deploy onto a server with no release and no virtualenv;
@@ -36,14 +36,11 @@ from deploy import remote, workflow
 from deploy.build import build
 from deploy.hostkeys import verify_host_keys
 from fabfile import TARGETS
+from tests.e2e.lab import LAB, Lab
 
 ROOT = Path(__file__).resolve().parent.parent
-NAME = "{{ project_name }}"
-# provisioning/test/server's work folder, which holds the server's SSH key.
-WORK = Path(os.environ.get("E2E_WORK", f"/var/tmp/{NAME}-e2e"))  # noqa: S108
-SERVER = ROOT / "provisioning" / "test" / "server"
-SITE = "http://127.0.0.1"
-PAGES = [f"{SITE}/health/", f"{SITE}/api/articles/"]
+# Requested through the web server's nginx during the deploys and rollbacks under load.
+PAGES = ["/health/", "/api/articles/"]
 
 
 class Clock:
@@ -111,16 +108,17 @@ def reset(c, target):
     c.run(f"rm -rf {target.root}/current {target.root}/releases/* {target.root}/venvs/*")
 
 
-def under_load(action):
+def under_load(action, server):
     """((seconds, until switch), load report) of ``action(log)``, pages requested all along."""
-    with Background(PAGES, host="127.0.0.1") as load:
+    pages = [f"http://{server.address}{path}" for path in PAGES]
+    with Background(pages, host=server.name) as load:
         time.sleep(1)  # the load is steady before the action starts
         seconds = Clock().time(action)
         time.sleep(1)
     return seconds, load.report
 
 
-def measure_strategy(c, target, name, deploy, rollback):
+def measure_strategy(c, target, server, name, deploy, rollback):
     """One row of the table: the timings on an idle server, then the same under load."""
 
     def deploy_build(log):
@@ -134,8 +132,8 @@ def measure_strategy(c, target, name, deploy, rollback):
     warm, warm_switch = Clock().time(deploy_build)
     back, back_switch = Clock().time(roll_back)
     print(f"{name}: cold {cold} s, warm {warm} s, rollback {back} s", file=sys.stderr)
-    _, deploy_load = under_load(deploy_build)
-    _, rollback_load = under_load(roll_back)
+    _, deploy_load = under_load(deploy_build, server)
+    _, rollback_load = under_load(roll_back, server)
     return {
         "strategy": name,
         "cold_deploy_s": cold,
@@ -173,11 +171,13 @@ def report(rows):
 
 
 def on_server():
-    """Runs inside the server's network namespace, where 127.0.0.1:22 is its sshd."""
-    target = replace(TARGETS["production"], hosts=["root@127.0.0.1"], server_names=["127.0.0.1"])
-    c = Connection("root@127.0.0.1", connect_kwargs={"key_filename": str(WORK / "id_ed25519")})
-    verify_host_keys(c, WORK / "known_hosts")
-    rows = [measure_strategy(c, target, name, *steps) for name, steps in STRATEGIES.items()]
+    """Runs on the lab's controller side, which reaches the web server's sshd and nginx."""
+    lab = Lab()
+    server = lab["web1"]
+    target = replace(TARGETS["production"], hosts=[server.ssh], server_names=[server.name])
+    c = Connection(server.ssh, connect_kwargs={"key_filename": lab.ssh_key})
+    verify_host_keys(c, lab.known_hosts)
+    rows = [measure_strategy(c, target, server, name, *steps) for name, steps in STRATEGIES.items()]
     report(rows)
     path = record("deploy", {"pages": PAGES, "rows": rows})
     print(f"written to {path.relative_to(ROOT)}")
@@ -186,18 +186,12 @@ def on_server():
 def main():
     if sys.argv[1:] == ["--on-server"]:
         return on_server()
-    env = {
-        **os.environ,
-        "E2E_KEEP": "1",
-        # The server has no network: pip there installs wheels fetched here.
-        "E2E_WHEELS": "requirements/deployment.txt",
-        # No certificate on the throw-away server: plain HTTP.
-        "E2E_PROVISION_ARGS": "-e app_ssl_redirect=false",
-    }
+    env = {**os.environ, "E2E_KEEP": "1"}
     env.setdefault("E2E_VENV", sys.prefix)
     commands = [
-        [ROOT / "provisioning" / "test" / "run"],
-        [SERVER, "exec", sys.executable, "-m", "benchmarks.deploy", "--on-server"],
+        # make e2e's provisioning of the web server, and nothing more.
+        [ROOT / "provisioning" / "test" / "run", "-k", "provision_all_sets_up_a_fresh_server"],
+        [LAB, "exec", "controller", sys.executable, "-m", "benchmarks.deploy", "--on-server"],
     ]
     try:
         for command in commands:
@@ -206,7 +200,7 @@ def main():
     except subprocess.CalledProcessError as failure:
         sys.exit(f"bench-deploy: {failure.cmd[0]} failed (exit {failure.returncode})")
     finally:
-        subprocess.run([SERVER, "down"], cwd=ROOT, check=False)  # noqa: S603
+        subprocess.run([LAB, "down"], cwd=ROOT, check=False)  # noqa: S603
 
 
 if __name__ == "__main__":

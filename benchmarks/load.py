@@ -109,16 +109,25 @@ def keep_requesting(urls, host, tally, stop):
 class Background:
     """This load generator in a subprocess: ``with Background(urls) as load: ...; load.report``."""
 
+    # A bound on every run, in seconds: a caller that never stops it stops anyway.
+    LONGEST = 900
+
     def __init__(self, urls, host=None, concurrency=4):
         self.command = [sys.executable, "-m", "benchmarks.load", *urls]
-        self.command += [f"--concurrency={concurrency}"] + ([f"--host={host}"] if host else [])
+        self.command += [f"--concurrency={concurrency}", f"--duration={self.LONGEST}"]
+        self.command += [f"--host={host}"] if host else []
         self.report = None
 
     def __enter__(self):
         self.process = subprocess.Popen(  # noqa: S603 -- this module, fixed arguments
             self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        self.process.stderr.readline()  # "load: running"
+        # The first line says it runs; anything else (or nothing: it died) is a failure.
+        ready = self.process.stderr.readline()
+        if ready.strip() != "load: running":
+            self.process.kill()
+            out, err = self.process.communicate(timeout=60)
+            raise RuntimeError(f"the load generator did not start: {ready}{err}{out}")
         return self
 
     def __exit__(self, *exc_info):

@@ -279,7 +279,7 @@ def install_site(c, target, release):
     if not c.run("nginx -t", hide=True, warn=True).ok:
         c.run(f"mv {q(spare)}.previous {q(site)} 2>/dev/null || rm -f {q(site)}", warn=True)
         raise DeployError("the release's nginx site fails nginx -t; the previous one stays")
-    run(c, "nginx -s reload", "reloading nginx")
+    run(c, "systemctl reload nginx", "reloading nginx")
 
 
 LOG_OF_RELEASE = re.compile(r"^(?:deploy|web|worker)-(\d{8}T\d{6}Z)\.log$")

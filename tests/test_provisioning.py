@@ -89,7 +89,8 @@ def test_every_script_is_executable():
         "add-root.sh",
         "pre_requisits.sh",
         "install-collections",
-        "test/server",
+        "test/lab",
+        "test/build-root",
         "test/run",
     ]:
         assert (PROVISIONING / script).stat().st_mode & 0o100, script

@@ -8,7 +8,7 @@ from conftest import PROJECT, VENV_BIN, commit, generate, run
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespaces, chroot and mounts"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespaces, mounts and nspawn"),
 ]
 
 
@@ -32,4 +32,4 @@ def test_make_bench_deploy_compares_our_order_with_the_naive_one(tmp_path):
     naive_load, ours_load = naive["under_load"]["deploy"], ours["under_load"]["deploy"]
     assert naive_load["failed"] > 0
     assert naive_load["longest_gap_ms"] > ours_load["longest_gap_ms"]
-    assert f"{PROJECT}-e2e" not in run(["ip", "netns", "list"], cwd=project).stdout
+    assert f"{PROJECT}-lab" not in run(["ip", "netns", "list"], cwd=project).stdout

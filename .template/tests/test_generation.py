@@ -40,7 +40,8 @@ PROVISIONING_SCRIPTS = [
     "pre_requisits.sh",
     "add-root.sh",
     "install-collections",
-    "test/server",
+    "test/lab",
+    "test/build-root",
     "test/run",
 ]
 

@@ -1,9 +1,16 @@
-"""Checks a provisioned server from the outside, as the app will use it.
+"""Checks a provisioned server as the app will use it, and as an intruder would try it.
 
-Reads the app's env file over SSH, then connects to PostgreSQL, Redis and
-RabbitMQ with the credentials it holds, and makes sure the defaults that
-must be gone are gone. Run by ./run inside the test server's namespace;
-prints one line per check and exits non-zero at the first failure.
+    lab exec web1 python provisioning/test/check_server.py --server 127.1.0.11 \\
+        --ssh-key KEY --known-hosts FILE --app NAME [--site NAME]
+
+Runs inside the server's network namespace (its services listen on its own
+loopback). Reads the app's env file over SSH, connects to PostgreSQL, Redis
+and RabbitMQ with the credentials it holds, and tries the logins that must be
+refused. With --site, also asks nginx for the site and for an unknown name.
+Prints one line per check ("check: ok|FAIL DESCRIPTION", then " | ERROR" when
+the check raised one) and exits 1 when any failed. A refusal counts only
+when the service says so (an authentication or access error): a reset, a
+timeout or a missing database is not a refusal.
 """
 
 import argparse
@@ -11,15 +18,23 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 
+import amqp.exceptions
 import psycopg
 import redis
 from kombu import Connection
 
-SERVER = "127.0.0.1"
+LOOPBACK = "127.0.0.1"
+# /proc/net/tcp{,6} addresses: hex, in the kernel's byte order (x86: reversed words).
+LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+LISTEN = "0A"
+PUBLIC_PORTS = {22, 80}
+
+Check = tuple[str, Callable[[], bool]]
 
 
-def ssh(options, command):
+def ssh(options, command: str) -> str:
     result = subprocess.run(  # noqa: S603 -- fixed arguments and our own command
         [
             shutil.which("ssh"),
@@ -29,7 +44,7 @@ def ssh(options, command):
             f"UserKnownHostsFile={options.known_hosts}",
             "-o",
             "BatchMode=yes",
-            f"root@{SERVER}",
+            f"root@{options.server}",
             command,
         ],
         capture_output=True,
@@ -40,7 +55,7 @@ def ssh(options, command):
     return result.stdout
 
 
-def env_file(text):
+def env_file(text: str) -> dict:
     values = {}
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
@@ -49,36 +64,141 @@ def env_file(text):
     return values
 
 
-# /proc/net/tcp{,6} addresses: hex, in the kernel's byte order (x86: reversed words).
-LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
-LISTEN = "0A"
-PUBLIC_PORTS = {22, 80}
-
-
-def public_listeners(table):
+def public_listeners(table: str) -> Iterator[int]:
     """The ports listening on other addresses than loopback, but ssh's and nginx's."""
     for line in table.splitlines():
         fields = line.split()
         if len(fields) < 4 or fields[3] != LISTEN:
             continue
         address, port = fields[1].split(":")
-        if address not in LOOPBACK and int(port, 16) not in PUBLIC_PORTS:
+        if address not in LOOPBACK_HEX and int(port, 16) not in PUBLIC_PORTS:
             yield int(port, 16)
 
 
-def refused(attempt):
-    """True when ``attempt`` raises: a login that must fail."""
+def refused(
+    attempt: Callable[[], object], *refusals: type[BaseException], saying: str = ""
+) -> bool:
+    """True when ``attempt`` fails with one of ``refusals`` (whose text holds ``saying``).
+
+    Any other outcome, success or another error, is not a refusal: it propagates
+    or returns False, and the check fails.
+    """
     try:
         attempt()
-    except Exception:  # noqa: BLE001 -- any refusal will do
-        return True
+    except refusals as error:
+        return saying in str(error)
     return False
 
 
-def checks(options):
-    mode_owner = ssh(options, f"stat -c '%a %U' {options.env_file}").split()
-    yield "env file is mode 0600, owned by the app user", mode_owner == ["600", options.app_user]
-    env = env_file(ssh(options, f"cat {options.env_file}"))
+def with_password(url: str, password: str) -> str:
+    """``url`` (scheme://user:password@host...) with another password."""
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}{':' + password if password else ''}@{host}"
+
+
+def postgresql_checks(env: dict, app: str) -> Iterator[Check]:
+    url = env["DATABASE_URL"]
+
+    def logs_in_as_the_app() -> bool:
+        with psycopg.connect(url, connect_timeout=5) as db:
+            row = db.execute("SELECT current_user, current_database()").fetchone()
+        return row == (app, app)
+
+    def connect(candidate: str) -> Callable[[], None]:
+        return lambda: psycopg.connect(candidate, connect_timeout=5).close()
+
+    yield f"PostgreSQL: the env file logs in as role {app} to database {app}", logs_in_as_the_app
+    # The server must ask for a password and check it: with pg_hba "trust" both get in.
+    yield (
+        "PostgreSQL: a wrong password is refused",
+        lambda: refused(
+            connect(with_password(url, "wrong")),
+            psycopg.OperationalError,
+            saying="password authentication failed",
+        ),
+    )
+    yield (
+        "PostgreSQL: a login without a password is refused",
+        lambda: refused(
+            connect(with_password(url, "")), psycopg.OperationalError, saying="no password supplied"
+        ),
+    )
+
+
+def redis_checks(env: dict) -> Iterator[Check]:
+    def client(url: str) -> redis.Redis:
+        return redis.Redis.from_url(url, socket_timeout=5)
+
+    yield "Redis: answers with the generated password", lambda: client(env["REDIS_URL"]).ping()
+    yield (
+        "Redis: listens on loopback only",
+        lambda: client(env["REDIS_URL"]).config_get("bind")["bind"] == "127.0.0.1 -::1",
+    )
+    yield (
+        "Redis: refuses clients without the password",
+        lambda: refused(
+            redis.Redis(host=LOOPBACK, socket_timeout=5).ping, redis.AuthenticationError
+        ),
+    )
+    yield (
+        "Redis: refuses a wrong password",
+        lambda: refused(
+            client(with_password(env["REDIS_URL"], "wrong")).ping, redis.AuthenticationError
+        ),
+    )
+
+
+def rabbitmq_checks(env: dict) -> Iterator[Check]:
+    url = env["CELERY_BROKER_URL"]
+
+    def connect(candidate: str) -> Callable[[], None]:
+        def attempt():
+            with Connection(candidate, connect_timeout=10) as broker:
+                broker.ensure_connection(max_retries=0)
+
+        return attempt
+
+    def logs_in() -> bool:
+        connect(url)()
+        return True
+
+    yield "RabbitMQ: the app's user logs in to its virtual host", logs_in
+    yield (
+        "RabbitMQ: the app's user is refused on the default virtual host",
+        lambda: refused(connect(url.rsplit("/", 1)[0] + "//"), amqp.exceptions.NotAllowed),
+    )
+    yield (
+        "RabbitMQ: the guest user is gone",
+        lambda: refused(
+            connect(f"amqp://guest:guest@{LOOPBACK}:5672//"), amqp.exceptions.AccessRefused
+        ),
+    )
+
+
+def site_checks(site: str) -> Iterator[Check]:
+    def ask(host: str) -> bytes:
+        with socket.create_connection((LOOPBACK, 80), timeout=5) as web:
+            web.sendall(
+                f"GET /health/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            return web.recv(1024)
+
+    yield f"nginx: the site answers for {site}", lambda: ask(site).startswith(b"HTTP/1.1 200 ")
+    # nginx's 444: close the connection without a word.
+    yield (
+        "nginx: connections for unknown host names are closed unanswered",
+        lambda: ask("unknown.example") == b"",
+    )
+
+
+def checks(options) -> Iterator[Check]:
+    app = options.app
+    env_path = f"/srv/{app}/shared/env"
+    mode_owner = ssh(options, f"stat -c '%a %U' {env_path}").split()
+    yield f"env file is mode 0600, owned by {app}", lambda: mode_owner == ["600", app]
+    env = env_file(ssh(options, f"cat {env_path}"))
     required = {
         "DJANGO_ENV",
         "DJANGO_SECRET_KEY",
@@ -87,53 +207,40 @@ def checks(options):
         "REDIS_URL",
         "CELERY_BROKER_URL",
     }
-    yield "env file holds every variable the deployment settings require", required <= env.keys()
-    yield "the secret key is long and generated", len(env["DJANGO_SECRET_KEY"]) >= 50
-
-    with psycopg.connect(env["DATABASE_URL"], connect_timeout=5) as db:
-        user, database = db.execute("SELECT current_user, current_database()").fetchone()
-    yield f"PostgreSQL: logged in as {user} to {database} with the generated password", True
-    wrong = env["DATABASE_URL"].replace("://", "://x", 1)
-    yield "PostgreSQL: a wrong role is refused", refused(lambda: psycopg.connect(wrong).close())
-
-    cache = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=5)
-    yield "Redis: answers with the generated password", cache.ping()
-    yield "Redis: listens on loopback only", cache.config_get("bind")["bind"] == "127.0.0.1 -::1"
-    anonymous = redis.Redis(host=SERVER, socket_timeout=5)
-    yield "Redis: refuses clients without the password", refused(anonymous.ping)
-
-    with Connection(env["CELERY_BROKER_URL"], connect_timeout=10) as broker:
-        broker.ensure_connection(max_retries=0)
-    yield "RabbitMQ: the app's user logs in to its virtual host", True
-    guest = Connection(f"amqp://guest:guest@{SERVER}:5672//", connect_timeout=10)
     yield (
-        "RabbitMQ: the guest user is gone",
-        refused(lambda: guest.ensure_connection(max_retries=0)),
+        "env file holds every variable the deployment settings require",
+        lambda: required <= env.keys(),
     )
+    yield "the secret key is long and generated", lambda: len(env["DJANGO_SECRET_KEY"]) >= 50
+    yield from postgresql_checks(env, app)
+    yield from redis_checks(env)
+    yield from rabbitmq_checks(env)
 
-    exposed = sorted(set(public_listeners(ssh(options, "cat /proc/net/tcp /proc/net/tcp6"))))
-    yield (
-        f"only ssh and nginx listen beyond loopback{f': also {exposed}' if exposed else ''}",
-        not exposed,
-    )
+    def exposed() -> list[int]:
+        return sorted(set(public_listeners(ssh(options, "cat /proc/net/tcp /proc/net/tcp6"))))
 
-    with socket.create_connection((SERVER, 80), timeout=5) as web:
-        web.sendall(b"GET / HTTP/1.1\r\nHost: unknown.example\r\nConnection: close\r\n\r\n")
-        answer = web.recv(1024)
-    yield "nginx: port 80 closes connections for unknown host names (444)", answer == b""
+    yield "only ssh and nginx listen beyond loopback", lambda: not exposed()
+    if options.site:
+        yield from site_checks(options.site)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", required=True, help="the server's address, for SSH")
     parser.add_argument("--ssh-key", required=True)
     parser.add_argument("--known-hosts", required=True)
-    parser.add_argument("--app-user", required=True)
-    parser.add_argument("--env-file", required=True)
+    parser.add_argument("--app", required=True, help="the app's name: user, role, database")
+    parser.add_argument("--site", help="a server name the deployed site answers to")
     options = parser.parse_args()
-    for description, passed in checks(options):
-        print(f"e2e:   {'ok  ' if passed else 'FAIL'} {description}")
-        if not passed:
-            sys.exit(1)
+    failed = 0
+    for description, check in checks(options):
+        try:
+            passed, detail = bool(check()), ""
+        except Exception as error:  # noqa: BLE001 -- reported: the check failed
+            passed, detail = False, f" | {type(error).__name__}: {error}".replace("\n", " ")
+        failed += not passed
+        print(f"check: {'ok  ' if passed else 'FAIL'} {description}{detail}", flush=True)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

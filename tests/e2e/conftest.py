@@ -1,0 +1,235 @@
+"""The end-to-end story of the project, on the lab's throw-away servers (make e2e).
+
+provisioning/test/run starts the lab (provisioning/test/lab) and runs these
+tests on its controller side. They tell one story, in the order of STORY, each
+building on what the previous ones left: the lab's network, provisioning,
+deploys (good, broken on purpose, under load, rolled back), a reboot, and the
+server checks shown to fail when what they check is broken. Tests marked
+``every_suite`` are the part CI also runs on the other Debian release.
+
+Deploys go from a clone of the project's last commit with a target of its own
+(``e2e``), so the story never writes to the project itself.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .lab import NAME, PROJECT_ROOT, WORK, Lab, Server
+
+HERE = Path(__file__).resolve().parent
+STORY = (
+    "test_lab.py",
+    "test_provisioning.py",
+    "test_deploy.py",
+    "test_reboot.py",
+    "test_checks.py",
+)
+VENV_BIN = Path(sys.executable).parent
+# The server that gets every role; db1 is a bare second host for the network tests.
+WEB = "web1"
+# A broken service can hang for minutes: every playbook run is bounded.
+PLAYBOOK_TIMEOUT = int(os.environ.get("E2E_PLAYBOOK_TIMEOUT", "900"))
+RECAP = re.compile(r"^(\S+) +: ok=(\d+) +changed=(\d+) +unreachable=(\d+) +failed=(\d+)", re.M)
+
+
+def pytest_configure(config):
+    global CONFIG
+    CONFIG = config
+
+
+def ours(report) -> bool:
+    return (CONFIG.rootpath / report.location[0]).parent == HERE
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.parent == HERE:
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: STORY.index(item.path.name) if item.path.parent == HERE else -1)
+
+
+# One line per scenario, with its result and its time (fixtures it started
+# included), instead of pytest's progress letters.
+SETUP_SECONDS = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_report_teststatus(report):
+    result = yield
+    category, _, word = result.get_result()
+    if ours(report):
+        result.force_result((category, "", word))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "setup" and report.passed:
+        SETUP_SECONDS[report.nodeid] = report.duration
+        return
+    if report.when == "teardown" and report.passed:
+        return
+    seconds = report.duration + SETUP_SECONDS.pop(report.nodeid, 0)
+    outcome = report.outcome if report.when == "call" else f"{report.outcome} in {report.when}"
+    name = report.nodeid.split("::")[-1].removeprefix("test_").replace("_", " ")
+    reporter = CONFIG.pluginmanager.get_plugin("terminalreporter")
+    reporter.write_line(f"e2e: {outcome:<7} {seconds:6.1f} s  {name}")
+
+
+def run(
+    command, timeout: float, cwd=PROJECT_ROOT, check=True, **env
+) -> subprocess.CompletedProcess:
+    """Run ``command``; fail with the end of its output when it fails or takes too long."""
+    environ = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    try:
+        result = subprocess.run(  # noqa: S603 -- the project's own commands
+            [str(part) for part in command],
+            cwd=cwd,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = (expired.stdout or b"").decode(errors="replace")[-3000:]
+        pytest.fail(f"{command[0]} took more than {timeout} s; its output:\n{output}")
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(map(str, command))} exited {result.returncode}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    return Lab()
+
+
+@pytest.fixture(scope="session")
+def web(lab) -> Server:
+    return lab[WEB]
+
+
+@dataclass
+class Provisioning:
+    """One run of provision_all: its output, and the play recap of the web server."""
+
+    output: str
+    ok: int
+    changed: int
+    failed: int
+
+
+def provision(lab: Lab, log: str) -> Provisioning:
+    """Run provision_all, as a user would, on the web server only; its output goes to ``log``."""
+    inventory = lab.inventory / "story.ini"
+    inventory.write_text("".join(f"[{group}]\n{WEB}\n" for group in ("web", "worker", "db")))
+    command = [
+        PROJECT_ROOT / "provisioning" / "provision_all",
+        f"--inventory={lab.inventory}",
+        f"--limit={WEB}",
+        f"--extra-vars=credentials_dir={WORK}/credentials",
+        # No certificate on the test server: plain HTTP.
+        "--extra-vars=app_ssl_redirect=false",
+    ]
+    result = run(command, PLAYBOOK_TIMEOUT, check=False, ANSIBLE_SSH_CONTROL_PATH_DIR=f"{WORK}/ssh")
+    (WORK / log).write_text(result.stdout + result.stderr)
+    recaps = {host: values for host, *values in RECAP.findall(result.stdout)}
+    if result.returncode != 0 or WEB not in recaps:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        pytest.fail(f"provision_all failed; its output: {WORK / log}\n{tail}")
+    ok, changed, _, failed = map(int, recaps[WEB])
+    return Provisioning(result.stdout, ok, changed, failed)
+
+
+@pytest.fixture(scope="session")
+def provisioned(lab) -> Provisioning:
+    """The web server, provisioned once from scratch with new secrets."""
+    shutil.rmtree(WORK / "credentials", ignore_errors=True)
+    return provision(lab, "provision-1.log")
+
+
+def check_server(lab: Lab, server: Server, site: str | None = None) -> subprocess.CompletedProcess:
+    """provisioning/test/check_server.py inside ``server``'s namespace; never fails by itself."""
+    command = [
+        sys.executable,
+        PROJECT_ROOT / "provisioning" / "test" / "check_server.py",
+        f"--server={server.address}",
+        f"--ssh-key={lab.ssh_key}",
+        f"--known-hosts={lab.known_hosts}",
+        f"--app={NAME}",
+        *([f"--site={site}"] if site else []),
+    ]
+    return run(["provisioning/test/lab", "exec", server.name, *command], timeout=300, check=False)
+
+
+def check_lines(result: subprocess.CompletedProcess) -> dict:
+    """{description: passed} of check_server's output."""
+    lines = re.findall(r"^check: (ok  |FAIL) (.*?)(?: \| .*)?$", result.stdout, re.M)
+    return {description: status == "ok  " for status, description in lines}
+
+
+class Project:
+    """A clone of the project's last commit, deployed to the lab's web server with ``fab``."""
+
+    TARGET = "e2e"
+
+    def __init__(self, root: Path, home: Path, lab: Lab, server: Server):
+        self.root, self.home, self.lab, self.server = root, home, lab, server
+
+    def git(self, *args: str) -> str:
+        identity = {"GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@localhost"}
+        identity |= {"GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@localhost"}
+        return run(["git", *args], timeout=60, cwd=self.root, **identity).stdout.strip()
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def fab_command(self, task: str, *args: str, home: Path | None = None) -> list:
+        # HOME: its ~/.ssh/known_hosts holds the lab's host keys, as after add-root.sh.
+        return [
+            "env",
+            f"HOME={home or self.home}",
+            VENV_BIN / "fab",
+            f"--identity={self.lab.ssh_key}",
+            task,
+            f"--target={self.TARGET}",
+            *args,
+        ]
+
+    def fab(self, task: str, *args: str, check=True, home: Path | None = None):
+        return run(
+            self.fab_command(task, *args, home=home), timeout=600, cwd=self.root, check=check
+        )
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory, lab, web, provisioned) -> Project:
+    if run(["git", "rev-parse", "HEAD"], timeout=60, check=False).returncode:
+        pytest.fail("make e2e deploys the project's last commit, and it has none: commit first")
+    root = tmp_path_factory.mktemp("clone") / NAME
+    run(["git", "clone", "--quiet", PROJECT_ROOT, root], timeout=120)
+    fabfile = root / "fabfile.py"
+    fabfile.write_text(
+        fabfile.read_text()
+        + "\n\n# make e2e: production's settings, on the lab's web server.\n"
+        + "from dataclasses import replace as _replace  # noqa: E402\n\n"
+        + f"TARGETS[{Project.TARGET!r}] = _replace(\n"
+        + f'    TARGETS["production"], name={Project.TARGET!r}, hosts=[{web.ssh!r}],'
+        + f" server_names=[{web.name!r}]\n)\n"
+    )
+    home = tmp_path_factory.mktemp("home")
+    (home / ".ssh").mkdir(mode=0o700)
+    shutil.copy(lab.known_hosts, home / ".ssh" / "known_hosts")
+    deployed = Project(root, home, lab, web)
+    deployed.commit("make e2e: a target on the lab's web server")
+    return deployed

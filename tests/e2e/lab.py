@@ -1,0 +1,87 @@
+"""The lab's servers as the end-to-end tests and `make bench-deploy` see them.
+
+provisioning/test/lab starts the servers and describes them in lab.json; this
+reads that file and runs the lab's commands. Code using it runs on the lab's
+controller side (``lab exec controller ...``), which reaches every server.
+"""
+
+import http.client
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NAME = "{{ project_name }}"
+WORK = Path(os.environ.get("E2E_WORK", f"/var/tmp/{NAME}-e2e"))  # noqa: S108 -- root's own folder
+LAB = PROJECT_ROOT / "provisioning" / "test" / "lab"
+# Longest a lab command may take: a reboot waits for shutdown and boot.
+LAB_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    address: str
+
+    @property
+    def ssh(self) -> str:
+        """The SSH destination of its root user, as Fabric and ssh take it."""
+        return f"root@{self.address}"
+
+    def get(self, path: str, host: str | None = None) -> tuple[int, bytes, list]:
+        """(status, body, header pairs) of GET ``path`` through its nginx on port 80.
+
+        The Host header is the server's name (its site's server_name) unless ``host``.
+        """
+        connection = http.client.HTTPConnection(self.address, 80, timeout=10)
+        try:
+            connection.request("GET", path, headers={"Host": host or self.name})
+            response = connection.getresponse()
+            return response.status, response.read(), response.getheaders()
+        finally:
+            connection.close()
+
+
+def lab(*args: str, timeout: float = LAB_TIMEOUT, check: bool = True):
+    """Run ``provisioning/test/lab ARGS``; fail with its output if it fails."""
+    result = subprocess.run(  # noqa: S603 -- the project's own script
+        [str(LAB), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+class Lab:
+    """What lab.json says: the servers, and the key and known hosts to reach them with."""
+
+    def __init__(self, work: Path = WORK):
+        path = work / "lab.json"
+        if not path.exists():
+            raise RuntimeError(f"no lab is up ({path} is missing): start one with {LAB} up")
+        described = json.loads(path.read_text())
+        self.suite = described["suite"]
+        self.ssh_key = described["ssh_key"]
+        self.known_hosts = described["known_hosts"]
+        self.controller = described["controller"]["address"]
+        self.servers = {
+            name: Server(name, server["address"]) for name, server in described["servers"].items()
+        }
+        self.inventory = work / "inventory"
+
+    def __getitem__(self, name: str) -> Server:
+        return self.servers[name]
+
+    def on(self, server: Server, *command: str, timeout: float = LAB_TIMEOUT):
+        """Run ``command`` on this machine inside ``server``'s network namespace."""
+        return lab("exec", server.name, *command, timeout=timeout)
+
+    def ssh(self, server: Server, command: str, check: bool = True):
+        """Run a shell ``command`` on ``server`` as root; its completed process."""
+        return lab("ssh", server.name, command, check=check)
+
+    def reboot(self, server: Server) -> str:
+        """Power ``server`` off through systemd and boot it again; what the lab said."""
+        return lab("reboot", server.name).stderr

@@ -1,0 +1,192 @@
+"""Deploys with fab to the provisioned server: serving, under load, broken on purpose, rolled back.
+
+A load generator requests pages through nginx during every deploy and
+rollback that must not disturb the site: not one request may fail.
+"""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from benchmarks.load import Background
+
+from .conftest import NAME, check_lines, check_server
+
+CHANGED_SITE_PATH = "/e2e-site-changed"
+# Single braces only: startproject renders this file with Django's template engine.
+CHANGED_SITE = ("    location / {", f"    location = {CHANGED_SITE_PATH} " + "{ return 204; }\n")
+RELEASE = r"\d{8}T\d{6}Z"
+
+
+def served_version(server):
+    status, body, _ = server.get("/health/")
+    assert status == 200, body
+    return json.loads(body)["version"].split()[0]
+
+
+def releases(project):
+    return re.findall(RELEASE, project.fab("releases").stdout)
+
+
+class Load(Background):
+    """Pages requested through the server's nginx until the block ends; the report after."""
+
+    def __init__(self, server):
+        urls = [f"http://{server.address}{path}" for path in ("/health/", "/api/articles/")]
+        super().__init__(urls, host=server.name)
+
+
+def deploy_under_load(project, check=True):
+    with Load(project.server) as load:
+        result = project.fab("deploy", check=check)
+    print(result.stdout, result.stderr, load.report, sep="\n")
+    assert load.report["requests"] > 50, load.report
+    return result, load.report
+
+
+@pytest.mark.every_suite
+def test_a_first_deploy_serves_health_and_the_api_through_nginx(project, web):
+    sha = project.git("rev-parse", "HEAD")
+    result = project.fab("deploy")
+    assert f"({sha})" in result.stdout
+    assert served_version(web) == sha
+    status, body, headers = web.get("/api/articles/")
+    assert status == 200
+    assert json.loads(body)["results"] == []
+    static_status, _, static_headers = web.get("/static/admin/css/base.css")
+    assert static_status == 200
+    # Each security header once: from the app where it sent one, from nginx elsewhere.
+    for pairs in (headers, static_headers):
+        names = [name.lower() for name, _ in pairs]
+        for header in ("x-frame-options", "x-content-type-options", "referrer-policy"):
+            assert names.count(header) == 1, pairs
+
+
+def test_nginx_serves_the_site_and_closes_connections_for_unknown_names(project, lab, web):
+    result = check_server(lab, web, site=web.name)
+    checks = check_lines(result)
+    site_checks = {name: passed for name, passed in checks.items() if name.startswith("nginx")}
+    assert len(site_checks) == 2 and all(site_checks.values()), result.stdout
+
+
+def test_a_server_whose_host_key_is_unknown_is_refused(project, web, tmp_path):
+    result = project.fab("releases", check=False, home=tmp_path)
+    assert result.returncode != 0
+    assert f"{web.address} is not in ~/.ssh/known_hosts: connect once with" in result.stderr
+
+
+def test_a_deploy_under_load_fails_no_request(project, web):
+    before = served_version(web)
+    readme = project.root / "README.md"
+    readme.write_text(readme.read_text() + "\nA change to deploy.\n")
+    # A changed nginx site too, which the deploy installs and nginx reloads.
+    site = project.root / "conf" / "nginx.conf.j2"
+    site.write_text(site.read_text().replace(CHANGED_SITE[0], "\n".join(CHANGED_SITE), 1))
+    sha = project.commit("A second release")
+    _, load = deploy_under_load(project)
+    assert load["failed"] == 0, load
+    # Both releases answered while the load ran: the switch happened under it.
+    assert {version.split()[0] for version in load["versions"]} == {before, sha}
+    assert served_version(web) == sha
+    assert web.get(CHANGED_SITE_PATH)[0] == 204
+
+
+def assert_failed_deploy_left_old_release_serving(project, change, message, files, switched=False):
+    """Commit ``files``, deploy under load, expect ``message``; then drop the commit.
+
+    ``switched``: the new release was current for a moment before it was rolled back.
+    """
+    before, names = served_version(project.server), releases(project)
+    for path, text in files.items():
+        (project.root / path).write_text(text)
+    project.commit(change)
+    try:
+        result, load = deploy_under_load(project, check=False)
+    finally:
+        project.git("reset", "-q", "--hard", "HEAD~1")
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stderr
+    assert load["failed"] == 0, load
+    if not switched:
+        assert {version.split()[0] for version in load["versions"]} == {before}
+    assert releases(project) == names
+    assert served_version(project.server) == before
+
+
+def test_a_failing_migration_leaves_the_old_release_serving(project):
+    assert_failed_deploy_left_old_release_serving(
+        project,
+        "A migration that fails",
+        r"the migrations failed; its log: /srv/\w+/shared/logs/deploy-\w+\.log\n(.|\n)*on purpose",
+        {
+            f"{NAME}/apps/articles/migrations/0003_fails.py": (
+                "from django.db import migrations\n\n\n"
+                "def fail(apps, schema_editor):\n"
+                "    raise RuntimeError('this migration fails on purpose')\n\n\n"
+                "class Migration(migrations.Migration):\n"
+                "    dependencies = [('articles', '0002_search_index')]\n"
+                "    operations = [migrations.RunPython(fail)]\n"
+            )
+        },
+    )
+
+
+def test_an_app_that_cannot_start_leaves_the_old_release_serving(project):
+    wsgi = project.root / NAME / "wsgi.py"
+    assert_failed_deploy_left_old_release_serving(
+        project,
+        "An app that cannot start",
+        r"the health check of release \w+ failed; its log: /srv/\w+/shared/logs/web-\w+\.log",
+        {wsgi: wsgi.read_text() + "raise RuntimeError('this app cannot start')\n"},
+    )
+
+
+def test_a_release_failing_after_the_switch_is_rolled_back_automatically(project):
+    # Its app is healthy, but its nginx site is not: found only once it is current.
+    site = project.root / "conf" / "nginx.conf.j2"
+    assert_failed_deploy_left_old_release_serving(
+        project,
+        "An nginx site that nginx refuses",
+        rf"nginx site fails nginx -t(.|\n)*rolled back to {RELEASE}",
+        {site: site.read_text().replace("listen 80;", "listen 80;\n    no_such_directive on;")},
+        switched=True,
+    )
+
+
+def test_rollback_serves_the_previous_version_under_load(project, web):
+    names = releases(project)
+    previous = project.fab("releases").stdout.split(names[-2])[1].split()[0]
+    with Load(web) as load:
+        result = project.fab("rollback")
+    assert f"serving {names[-2]}" in result.stdout
+    assert served_version(web) == previous
+    # With the release's own nginx site: the app answers the path the newer site had.
+    assert web.get(CHANGED_SITE_PATH)[0] == 404
+    assert load.report["failed"] == 0, load.report
+    status = project.fab("status").stdout
+    assert f"current {names[-2]} ({previous} " in status
+    assert re.search(rf"{NAME}-web-{names[-2]} +RUNNING", status), status
+    # The release rolled back from was stopped: only one release runs.
+    assert status.count("RUNNING") == 2, status
+
+
+def test_of_two_deploys_started_at_once_one_is_refused(project, web):
+    deploys = [
+        subprocess.Popen(  # noqa: S603 -- fab, with fixed arguments
+            [str(part) for part in project.fab_command("deploy")],
+            cwd=project.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [deploy.communicate(timeout=600)[0] for deploy in deploys]
+    codes = sorted(deploy.returncode for deploy in deploys)
+    assert codes[0] == 0 and codes[1] != 0, outputs
+    refused = next(out for deploy, out in zip(deploys, outputs, strict=True) if deploy.returncode)
+    assert re.search(r"another deploy holds the lock on /srv/\w+: \S+@\S+ since ", refused)
+    assert f"fab unlock --target={project.TARGET}" in refused
+    assert served_version(web) == project.git("rev-parse", "HEAD")
