@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install on HOST what Ansible needs there: Python 3 with apt bindings, and sudo.
-# Debian and Ubuntu cloud images usually have them; minimal installs may not.
+# Debian cloud images usually have them; minimal installs may not.
 #   ./pre_requisits.sh HOST
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 HOST" >&2; exit 2; }
