@@ -40,6 +40,9 @@ BREAKAGES = [
         f"redis-cli -a {REDIS_PASSWORD} --no-auth-warning config set bind '* -::*'",
         ["Redis: listens on loopback only", "only ssh and nginx listen"],
     ),
+    # Before Redis and RabbitMQ refuse the app: its /health/ checks them, so the
+    # site would fail with them.
+    ("the app stopped", "supervisorctl stop all", ["nginx: the site answers"]),
     (
         "Redis with another password",
         f"redis-cli -a {REDIS_PASSWORD} --no-auth-warning config set requirepass another",
@@ -61,8 +64,6 @@ BREAKAGES = [
         " '.*' '.*' '.*'",
         ["RabbitMQ: the guest user is gone"],
     ),
-    # Before the virtual host goes: /health/ checks the broker, the site would fail too.
-    ("the app stopped", "supervisorctl stop all", ["nginx: the site answers"]),
     (
         "the app's virtual host gone",
         f"rabbitmqctl -q delete_vhost {NAME}",
