@@ -22,7 +22,9 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: namespaces, mounts and nspawn"),
 ]
 
-SCENARIO = re.compile(r"^e2e: (\w+) +[\d.]+ s  (.+)$", re.M)
+# A scenario's line (not a stage's): its outcome ("failed in setup" counts as failed),
+# its time and its name.
+SCENARIO = re.compile(r"^e2e: (passed|failed|skipped)(?: in \w+)? +[\d.]+ s  (.+)$", re.M)
 
 
 @pytest.fixture(scope="module")
