@@ -110,25 +110,59 @@ def test_help_and_wrong_usage(fresh_project):
     assert fixrefs(fresh_project, "a", "b", check=False).returncode == 2
 
 
-def test_every_direct_requirement_is_a_reserved_name():
-    """Names of what the project imports are refused even where it is not installed."""
+def load_fixrefs():
     loader = importlib.machinery.SourceFileLoader("fixrefs", str(TEMPLATE_ROOT / "fixrefs"))
     spec = importlib.util.spec_from_loader("fixrefs", loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
+    return module
+
+
+def test_every_module_the_locks_install_is_a_reserved_name():
+    """Names of what the project installs are refused even where it is not installed.
+
+    The template's virtualenv holds every package of the locks (development.txt
+    has them all), so each one's top-level modules can be looked up here.
+    """
+    module = load_fixrefs()
     providers = importlib.metadata.packages_distributions()
-    requirement = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
-    direct = set()
-    for in_file in (TEMPLATE_ROOT / "requirements").glob("*.in"):
-        for line in in_file.read_text().splitlines():
-            match = requirement.match(line)
-            if match:
-                direct.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
-    missing = sorted(
-        module_name
-        for module_name, distributions in providers.items()
-        if not module_name.startswith("_")
-        and any(re.sub(r"[-_.]+", "-", d).lower() in direct for d in distributions)
-        and module_name not in module.REQUIREMENT_MODULES
-    )
-    assert not missing, f"add to REQUIREMENT_MODULES in fixrefs: {missing}"
+    locked = {
+        re.sub(r"[-_.]+", "-", package).lower()
+        for lock in (TEMPLATE_ROOT / "requirements").glob("*.txt")
+        for package in module.LOCKED.findall(lock.read_text())
+    }
+    reserved = module.requirement_modules(TEMPLATE_ROOT)
+    installed = {
+        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower()
+        for dist in importlib.metadata.distributions()
+    }
+    assert locked <= installed, f"not installed here, so not checked: {locked - installed}"
+    for module_name, distributions in providers.items():
+        # Private and compiled helpers (_cffi_backend, x__mypyc): no one picks such a name.
+        if not module.VALID_NAME.match(module_name) or "__" in module_name:
+            continue
+        if any(re.sub(r"[-_.]+", "-", d).lower() in locked for d in distributions):
+            assert module_name in reserved, f"add {module_name!r} to IMPORT_NAMES in fixrefs"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("root", "system account"),
+        ("postgres", "system account"),
+        ("www_data", None),
+        ("kombu", "package the project depends on"),
+        ("click", "package the project depends on"),
+        ("invoke", "package the project depends on"),
+        ("yaml", "package the project depends on"),
+        ("Shop", "not a valid project name"),
+        ("café", "not a valid project name"),
+        ("a" * 33, "longer than 32 characters"),
+    ],
+)
+def test_names_that_break_the_server_or_hide_a_library_are_refused(name, reason):
+    problem = load_fixrefs().name_problem(name, TEMPLATE_ROOT)
+    if reason is None:
+        assert problem is None  # www-data is the account; www_data is a fine name
+    else:
+        assert problem and reason in problem, problem
