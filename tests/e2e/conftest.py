@@ -167,7 +167,7 @@ def check_server(lab: Lab, server: Server, site: str | None = None) -> subproces
         f"--app={NAME}",
         *([f"--site={site}"] if site else []),
     ]
-    return run(["provisioning/test/lab", "exec", server.name, *command], timeout=300, check=False)
+    return lab.on(server, *map(str, command), check=False)
 
 
 def check_lines(result: subprocess.CompletedProcess) -> dict:

@@ -74,9 +74,9 @@ class Lab:
     def __getitem__(self, name: str) -> Server:
         return self.servers[name]
 
-    def on(self, server: Server, *command: str, timeout: float = LAB_TIMEOUT):
+    def on(self, server: Server, *command: str, timeout: float = LAB_TIMEOUT, check: bool = True):
         """Run ``command`` on this machine inside ``server``'s network namespace."""
-        return lab("exec", server.name, *command, timeout=timeout)
+        return lab("exec", server.name, *command, timeout=timeout, check=check)
 
     def ssh(self, server: Server, command: str, check: bool = True):
         """Run a shell ``command`` on ``server`` as root; its completed process."""
