@@ -4,8 +4,9 @@
     fab rollback --target=staging        serve the previous release again
     fab releases --target=staging        list the releases, marking the current one
 
-Targets are configured below. `fab -H root@host -i key TASK` runs a task on
-that host instead of the target's hosts. The logic lives in the deploy package.
+Targets are configured below. `fab -H deploy@host -i key TASK` runs a task on
+that host instead of the target's hosts. Deploys log in as the deploy user
+provisioning creates, never as root. The logic lives in the deploy package.
 """
 
 from fabric import Connection, task
@@ -13,7 +14,6 @@ from invoke.exceptions import Exit
 from paramiko import SSHException
 
 from deploy import remote, workflow
-from deploy.build import PROJECT
 from deploy.build import build as build_archive
 from deploy.hostkeys import host_key_problem, verify_host_keys
 from deploy.remote import DeployError
@@ -24,7 +24,7 @@ from deploy.targets import Target
 TARGETS = {
     "production": Target(
         name="production",
-        hosts=["root@example.com"],
+        hosts=["deploy@example.com"],
         server_names=["example.com"],
         environment="deployment",
         requirements="requirements/deployment.txt",
@@ -32,7 +32,7 @@ TARGETS = {
     ),
     "staging": Target(
         name="staging",
-        hosts=["root@staging.example.com"],
+        hosts=["deploy@staging.example.com"],
         server_names=["staging.example.com"],
         environment="staging",
         requirements="requirements/deployment.txt",
@@ -116,8 +116,8 @@ def status(c, target="production"):
             print(f"{server.host}: no release is current yet (fab deploy makes one)")
             return
         print(f"{server.host}: current {active} ({remote.version(server, destination, active)})")
-        # Every release's programs are named after the project (conf/supervisor.conf.j2).
-        server.run(f"supervisorctl status | grep -F {PROJECT}- || true")
+        # Only root may ask supervisor: the deploy helper lists the project's programs.
+        server.run(remote.as_root(destination, "status"))
 
     each_server(c, destination, show)
 

@@ -1,7 +1,7 @@
 """``make bench-api``: how fast gunicorn, as configured in conf/, serves the API.
 
 Serves the project under the deployment settings from a PostgreSQL database
-holding 10,000 articles, loads two endpoints with wrk on loopback, and prints
+holding 10,000 articles, loads three endpoints with wrk on loopback, and prints
 requests per second and latency percentiles (of the median of several runs),
 with persistent database connections (what the settings use) and with
 Django's connection pool.
@@ -34,7 +34,9 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", 16))
 # Each variant is measured this many times, taking turns, and the median run
 # is reported: one run alone is at the mercy of whatever else the machine does.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
-ENDPOINTS = ("/health/", "/api/articles/")
+# The liveness endpoint load balancers ask (no service touched), the detailed
+# health report (database, cache, broker and search checked) and an API page.
+ENDPOINTS = ("/health/live/", "/health/", "/api/articles/")
 VARIANTS = {
     "persistent connections": "{{ project_name }}.settings",
     "connection pool": "benchmarks.pool_settings",

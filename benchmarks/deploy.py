@@ -70,7 +70,7 @@ def naive_deploy(c, target, made, log):
     if previous:
         remote.stop(c, target, previous)
     remote.switch(c, target, release)
-    remote.install_site(c, target, release)
+    remote.install_site(c, target)
     remote.start(c, target, release)
     remote.check_health(c, target, release)
     # Only now does the site answer again.
@@ -174,8 +174,16 @@ def on_server():
     """Runs on the lab's controller side, which reaches the web server's sshd and nginx."""
     lab = Lab()
     server = lab["web1"]
-    target = replace(TARGETS["production"], hosts=[server.ssh], server_names=[server.name])
-    c = Connection(server.ssh, connect_kwargs={"key_filename": lab.ssh_key})
+    # Deploys log in as the deploy user provisioning made (deploy_user_name).
+    login = f"deploy@{server.address}"
+    # The load asks /health/ through nginx, from the controller side.
+    target = replace(
+        TARGETS["production"],
+        hosts=[login],
+        server_names=[server.name],
+        health_allow=[lab.controller],
+    )
+    c = Connection(login, connect_kwargs={"key_filename": lab.ssh_key})
     verify_host_keys(c, lab.known_hosts)
     rows = [measure_strategy(c, target, server, name, *steps) for name, steps in STRATEGIES.items()]
     report(rows)

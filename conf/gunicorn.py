@@ -1,7 +1,8 @@
 """gunicorn's configuration on servers (and in ``make bench-api``).
 
 Read by ``gunicorn -c conf/gunicorn.py``; each value can be overridden from the
-environment (GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_TIMEOUT) without editing it.
+environment (GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_TIMEOUT,
+GUNICORN_CONTROL_SOCKET) without editing it.
 """
 
 import multiprocessing
@@ -23,5 +24,10 @@ max_requests = 2000
 max_requests_jitter = 200
 # nginx on the same host sets X-Forwarded-Proto; trust it from there only.
 forwarded_allow_ips = "127.0.0.1"
+# gunicornc's control socket. On servers it goes beside the app's own socket
+# in the app user's runtime folder: the default, under HOME, is not the app's
+# to write.
+if "GUNICORN_CONTROL_SOCKET" in os.environ:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", None)
 errorlog = "-"

@@ -42,7 +42,11 @@ def context(target):
         "root": target.root,
         "user": target.user,
         "env_file": target.env_file,
+        "log_dir": target.log_dir,
+        "runtime_dir": target.runtime_dir,
+        "media_root": target.media_root,
         "server_names": target.server_names,
+        "health_allow": target.health_allow,
         **target.context,
     }
 
@@ -57,17 +61,25 @@ def templates(loader=None):
     )
 
 
+def render(target, source: str, root: Path = PROJECT_ROOT, **extra) -> str:
+    """Render the conf/ template ``source`` of this checkout for ``target``.
+
+    What the server runs is always rendered here, from the operator's own
+    files, never from anything read back from a server.
+    """
+    loader = jinja2.FileSystemLoader(root)
+    return templates(loader).get_template(source).render(context(target), **extra)
+
+
 def produce(entries, target, root):
     """(dest, bytes or link target, entry) for each deploy.map entry."""
-    rendered = templates(jinja2.FileSystemLoader(root))
     for entry in entries:
         if entry.action == "link":
             yield entry.dest, entry.source, entry
         elif entry.action == "copy":
             yield entry.dest, (root / entry.source).read_bytes(), entry
         else:
-            text = rendered.get_template(entry.source).render(context(target))
-            yield entry.dest, text.encode(), entry
+            yield entry.dest, render(target, entry.source, root).encode(), entry
 
 
 def build(target, out_dir, root=PROJECT_ROOT):

@@ -1,9 +1,12 @@
 """GET /health/ from a release's own app server, through its unix socket.
 
-Runs on the server with the system's python3 (standard library only):
-    python3 healthcheck.py SOCKET HOST SECONDS [PROGRAM]
+Runs on the server with the system's python3 (standard library only), as
+the deploy user:
+    python3 healthcheck.py SOCKET HOST SECONDS [PROGRAM [HELPER]]
 exits 0 once /health/ answers 200, 1 when it has not within SECONDS, or as
 soon as supervisor's PROGRAM exits (an app that cannot start fails fast).
+HELPER: the deploy helper that asks supervisor as root (``sudo -n HELPER
+status PROGRAM``); without it supervisorctl is asked directly.
 """
 
 import http.client
@@ -42,10 +45,12 @@ def healthy(path, host):
         connection.close()
 
 
-def program_status(program):
+def program_status(program, helper=None):
     """supervisor's (state, pid) of ``program``: ("RUNNING", "123"), ("FATAL", None) ..."""
     command = ["supervisorctl", "status", program]
-    # supervisor's own client on PATH, with fixed arguments.
+    if helper:
+        command = ["sudo", "-n", helper, "status", program]
+    # supervisor's own client (or the deploy helper) with fixed arguments.
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603,S607
     fields = result.stdout.replace(",", " ").split()
     state = fields[1] if len(fields) > 1 else None
@@ -56,6 +61,7 @@ def program_status(program):
 def main():
     path, host, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     program = sys.argv[4] if len(sys.argv) > 4 else None
+    helper = sys.argv[5] if len(sys.argv) > 5 else None
     deadline = time.monotonic() + seconds
     first_pid = None
     next_status = 0.0
@@ -69,7 +75,7 @@ def main():
             next_status = time.monotonic() + STATUS_EVERY
             # An app that cannot start exits, and supervisor restarts it: a
             # new pid or a down state means failure now, not at the deadline.
-            state, pid = program_status(program)
+            state, pid = program_status(program, helper)
             first_pid = first_pid or pid
             if state in DOWN or (pid and pid != first_pid):
                 print(f"the app server {program} exited while starting ({state})", file=sys.stderr)

@@ -1,7 +1,9 @@
 """The deploy steps on a server, through an invoke/Fabric connection ``c``.
 
-Every step is a shell command run with ``c.run``; the tests run the same
-functions on this machine through invoke.Context.
+Every step is a shell command run with ``c.run`` as the deploy user; the tests
+run the same functions on this machine through invoke.Context. What needs root
+(supervisor programs, the nginx site) goes through the server's deploy helper
+with ``sudo``, which checks what it installs: see roles/deploy_user.
 """
 
 import getpass
@@ -11,7 +13,7 @@ import shlex
 import socket
 from datetime import UTC, datetime
 
-from .build import PROJECT, context, templates
+from .build import PROJECT, render
 
 q = shlex.quote
 
@@ -23,14 +25,23 @@ ROLLED_BACK = "ROLLED_BACK"
 # A release is prepared under this suffix and renamed when it is whole, so a
 # deploy cut off half-way (a lost connection) leaves nothing that looks like one.
 UNFINISHED = ".tmp"
+# What release_name() makes; nothing else in releases/ is taken for a release.
+RELEASE_NAME = re.compile(r"^\d{8}T\d{6}Z$")
 
 
 class DeployError(Exception):
     """A deploy step failed; the message says which, and where its log is."""
 
 
-def run(c, command, what, log=None):
-    """Run ``command``; on failure raise DeployError naming ``what`` (and ``log``)."""
+def run(c, command, what, log=None, stdin=None):
+    """Run ``command``; on failure raise DeployError naming ``what`` (and ``log``).
+
+    ``stdin``: text the command reads, such as a file the deploy helper installs.
+    """
+    if stdin is not None:
+        # Piped by the remote shell's own printf: invoke feeds an in_stream
+        # one character per poll, seconds for a config file.
+        command = f"printf %s {q(stdin)} | {command}"
     result = c.run(command, hide=True, warn=True)
     if not result.ok:
         where = f"; its log: {log}" if log else ""
@@ -41,6 +52,45 @@ def run(c, command, what, log=None):
         detail = output.strip().splitlines()[-8:]
         raise DeployError(f"{what} failed{where}\n" + "\n".join(detail))
     return result.stdout
+
+
+def as_root(target, *args):
+    """The command running the deploy helper as root with ``args``."""
+    return " ".join(["sudo", "-n", q(target.helper), *(q(arg) for arg in args)])
+
+
+def refuse_root(c):
+    """DeployError unless ``c`` logs in as a user other than root."""
+    if run(c, "id -u", "finding the login user").strip() == "0":
+        raise DeployError(
+            "logged in as root: deploys log in as the deploy user that provisioning "
+            "creates (deploy_user_name, default deploy), never as root. Set the target's "
+            "hosts to deploy@HOST in fabfile.py"
+        )
+
+
+def check_environment(c, target):
+    """DeployError unless the host runs ``target``'s settings environment.
+
+    The host's env file (provisioning's app_environment) names it as
+    DJANGO_ENV; the settings refuse a release built for another one.
+    """
+    show = 'printf %s "${DJANGO_ENV-}"'
+    result = c.run(f". {q(target.env_file)} && {show}", hide=True, warn=True)
+    if not result.ok:
+        raise DeployError(
+            f"cannot read the env file {target.env_file}: {result.stderr.strip()}. "
+            "Provision the server with this project's provisioning/ first: it writes the "
+            "file and lets the deploy user read it"
+        )
+    host = result.stdout.strip()
+    if host != target.environment:
+        raise DeployError(
+            f"target {target.name} runs the settings environment {target.environment!r}, but "
+            f"this host was provisioned for {host!r} (app_environment, DJANGO_ENV in "
+            f"{target.env_file}). Make them the same: provision the host with app_environment: "
+            f"{target.environment}, or change the target's environment in fabfile.py"
+        )
 
 
 def release_name():
@@ -88,7 +138,7 @@ def unlock(c, target):
 def releases(c, target):
     """The release names on the server, oldest first."""
     out = c.run(f"ls -1 {q(target.root)}/releases", hide=True, warn=True).stdout
-    return sorted(name for name in out.split() if not name.endswith((UNFINISHED, ".tar.gz")))
+    return sorted(name for name in out.split() if RELEASE_NAME.match(name))
 
 
 def rolled_back(c, target):
@@ -114,19 +164,24 @@ def version(c, target, release):
     return out.stdout.strip()
 
 
-def unpack(c, target, archive, path, sha):
-    """Unpack ``archive`` into the new folder ``path`` and write its VERSION."""
+def unpack(c, target, archive, path, release, sha):
+    """Unpack ``archive`` into the new folder ``path`` and write its VERSION.
+
+    The release belongs to the deploy user and the app user only reads it.
+    The app server's socket lives in the app's runtime folder; run/ links to
+    it, so nginx finds it through ``current``.
+    """
     run(
         c,
         f"mkdir {q(path)} && tar -xzf {q(archive)} -C {q(path)} && rm -f {q(archive)}",
         "unpacking the release",
     )
     stamp = f"{sha} {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    socket_path = f"{target.runtime_dir}/{release}.sock"
     run(
         c,
-        # The app user writes the app server's socket and collectstatic's output.
-        f"echo {q(stamp)} > {q(path)}/VERSION && install -d -o {q(target.user)} "
-        f"-m 0755 {q(path)}/run {q(path)}/staticfiles",
+        f"echo {q(stamp)} > {q(path)}/VERSION && mkdir {q(path)}/run && "
+        f"ln -s {q(socket_path)} {q(path)}/run/gunicorn.sock",
         "writing VERSION",
     )
 
@@ -159,7 +214,8 @@ def virtualenv(c, target, path):
         log = log_file(target, "pip", key)
         run(
             c,
-            f"rm -rf {q(venv)} && python3 -m venv {q(venv)} && "
+            f"mkdir -p {q(target.root)}/venvs && rm -rf {q(venv)} && "
+            f"python3 -m venv {q(venv)} && "
             f"{q(venv)}/bin/pip install --quiet --require-hashes "
             f"-r {q(path)}/{q(target.requirements)} > {q(log)} 2>&1 && "
             f"touch {q(venv)}/{VENV_COMPLETE}",
@@ -171,20 +227,23 @@ def virtualenv(c, target, path):
 
 
 def manage(c, target, path, command, what, release):
-    """./manage COMMAND in the release, as the app user with the env file."""
+    """./manage COMMAND in the release with the env file, as the deploy user.
+
+    The deploy user wrote the release and may read the env file; what the
+    command writes (static files) stays the deploy user's, out of the app's reach.
+    """
     log = log_file(target, "deploy", release)
     run(
         c,
-        f"cd {q(path)} && runuser -u {q(target.user)} -- server/run .venv/bin/python "
-        f"manage {command} >> {q(log)} 2>&1",
+        f"cd {q(path)} && server/run .venv/bin/python manage {command} >> {q(log)} 2>&1",
         what,
         log,
     )
 
 
-def supervisor_conf(target, release, template):
-    """The release's supervisor programs, from ``template`` (its conf/supervisor.conf.j2)."""
-    return templates().from_string(template).render(context(target), release=release)
+def supervisor_conf(target, release):
+    """The release's supervisor programs, rendered from this checkout's conf/."""
+    return render(target, "conf/supervisor.conf.j2", release=release)
 
 
 def program_file(release):
@@ -196,44 +255,30 @@ def web_program(release):
     return f"{PROJECT}-{release}:{PROJECT}-web-{release}"
 
 
-def logs_dir(target):
-    return f"{target.root}/shared/logs"
+# The deploy's own steps log as the deploy user; the programs' logs are
+# written by supervisord as root, in a folder only root writes.
+DEPLOY_LOGS = ("deploy", "pip")
 
 
 def log_file(target, kind, name):
-    """shared/logs/KIND-NAME.log: deploy, web, worker (NAME a release), pip (a virtualenv)."""
-    return f"{logs_dir(target)}/{kind}-{name}.log"
+    """KIND-NAME.log: deploy, pip (NAME a virtualenv) in the deploy user's logs; web, worker."""
+    folder = target.deploy_log_dir if kind in DEPLOY_LOGS else target.log_dir
+    return f"{folder}/{kind}-{name}.log"
 
 
 def start(c, target, release):
     """Start the release's app server and worker under supervisor, beside any other."""
-    # The release's own programs: a rollback starts an older release as it was deployed.
-    template = run(
-        c,
-        f"cat {q(target.release_path(release))}/conf/supervisor.conf.j2",
-        "reading the release's supervisor programs",
-    )
-    conf = supervisor_conf(target, release, template)
     run(
         c,
-        f"printf %s {q(conf)} > {q(program_file(release))}.tmp && "
-        f"mv {q(program_file(release))}.tmp {q(program_file(release))}",
-        "installing the supervisor programs",
+        as_root(target, "install-programs", release),
+        "starting the release under supervisor",
+        stdin=supervisor_conf(target, release),
     )
-    run(c, "supervisorctl reread && supervisorctl update", "starting the release under supervisor")
 
 
 def stop(c, target, release):
     """Stop and forget the release's programs; in-flight requests are finished first."""
-    # Stopping the group first stops its programs in parallel; update alone
-    # would stop them one after the other.
-    group = f"{PROJECT}-{release}:*"
-    run(
-        c,
-        f"supervisorctl stop {q(group)}; rm -f {q(program_file(release))} && "
-        "supervisorctl reread && supervisorctl update",
-        "stopping the release",
-    )
+    run(c, as_root(target, "remove-programs", release), "stopping the release")
 
 
 def check_health(c, target, release, seconds=30, through_current=False):
@@ -245,7 +290,7 @@ def check_health(c, target, release, seconds=30, through_current=False):
     run(
         c,
         f"python3 {q(path)}/deploy/healthcheck.py {q(path)}/run/gunicorn.sock "
-        f"{q(target.server_names[0])} {seconds} {q(web_program(release))}",
+        f"{q(target.server_names[0])} {seconds} {q(web_program(release))} {q(target.helper)}",
         f"the health check of release {release}",
         log_file(target, "web", release),
     )
@@ -261,28 +306,20 @@ def switch(c, target, release):
     )
 
 
-def install_site(c, target, release):
-    """Install the release's nginx site; reload nginx if it changed."""
-    site = f"/etc/nginx/sites-enabled/{PROJECT}.conf"
-    # Kept outside sites-enabled/, which nginx reads whole: a second copy of
-    # the site there would define its upstream twice.
-    spare = f"/etc/nginx/{PROJECT}.conf"
-    new = f"{target.release_path(release)}/server/nginx.conf"
-    if c.run(f"cmp -s {q(new)} {q(site)}", hide=True, warn=True).ok:
-        return
+def install_site(c, target):
+    """Install the nginx site rendered from this checkout; nginx reloads if it changed.
+
+    The helper checks it and keeps the previous site when nginx -t fails.
+    """
     run(
         c,
-        f"rm -f {q(spare)}.previous && if test -e {q(site)}; then cp {q(site)} {q(spare)}.previous;"
-        f" fi && cp {q(new)} {q(spare)}.new && mv {q(spare)}.new {q(site)}",
+        as_root(target, "install-site"),
         "installing the nginx site",
+        stdin=render(target, "conf/nginx.conf.j2"),
     )
-    if not c.run("nginx -t", hide=True, warn=True).ok:
-        c.run(f"mv {q(spare)}.previous {q(site)} 2>/dev/null || rm -f {q(site)}", warn=True)
-        raise DeployError("the release's nginx site fails nginx -t; the previous one stays")
-    run(c, "systemctl reload nginx", "reloading nginx")
 
 
-LOG_OF_RELEASE = re.compile(r"^(?:deploy|web|worker)-(\d{8}T\d{6}Z)\.log$")
+LOG_OF_RELEASE = re.compile(r"^deploy-(\d{8}T\d{6}Z)\.log$")
 
 
 def prune(c, target):
@@ -315,8 +352,12 @@ def prune(c, target):
             )
     # Logs go with their release; a failed release's logs stay until it is
     # older than every kept release, so its failure can still be read.
-    logs = logs_dir(target)
+    if not kept:
+        return
+    logs = target.deploy_log_dir
     for name in c.run(f"ls -1 {q(logs)}", hide=True, warn=True).stdout.split():
         match = LOG_OF_RELEASE.match(name)
-        if match and kept and match.group(1) < kept[0]:
+        if match and match.group(1) < kept[0]:
             run(c, f"rm -f {q(logs)}/{name}", f"removing log {name}")
+    # The programs' logs are root's: the helper removes those of older releases.
+    run(c, as_root(target, "prune-logs", kept[0]), "removing the programs' old logs")

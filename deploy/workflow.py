@@ -1,11 +1,13 @@
 """The order of the steps in remote.py: deploy and rollback, with zero downtime.
 
 The new release starts beside the serving one and only becomes ``current``
-once its own app server answers /health/. Any failure before the switch
-removes it and leaves the old release serving untouched.
+once its own app server answers /health/ and the nginx site is installed.
+Any failure before the switch removes it and leaves the old release serving
+untouched; a failure after it switches back to the previous release.
 """
 
 import contextlib
+import shlex
 
 from . import remote
 from .remote import DeployError
@@ -13,7 +15,8 @@ from .remote import DeployError
 
 @contextlib.contextmanager
 def locked(c, target):
-    """Hold the deploy lock on ``target`` for the block."""
+    """Hold the deploy lock on ``target`` for the block; never as root."""
+    remote.refuse_root(c)
     remote.lock(c, target)
     try:
         yield
@@ -35,10 +38,11 @@ def prepare(c, target, build, log=print):
     release = remote.release_name()
     path = target.release_path(release) + remote.UNFINISHED
     upload = f"{target.release_path(release)}.tar.gz"
+    remote.run(c, f"mkdir -p {shlex.quote(target.root)}/releases", "making the releases folder")
     with _undone_on_failure(lambda: remote.remove(c, target, release)):
         c.put(str(build.path), upload)
         log(f"uploaded {build.path.name} as release {release}")
-        remote.unpack(c, target, upload, path, build.sha)
+        remote.unpack(c, target, upload, path, release, build.sha)
         key = remote.virtualenv(c, target, path)
         log(f"virtualenv {key}")
         remote.manage(c, target, path, "collectstatic --noinput", "collectstatic", release)
@@ -71,15 +75,19 @@ def _start_healthy(c, target, release):
 
 
 def _deploy(c, target, build, log):
+    remote.check_environment(c, target)
     previous = remote.current(c, target)
     release = prepare(c, target, build, log)
     with _undone_on_failure(lambda: remote.remove(c, target, release)):
         _start_healthy(c, target, release)
-    log("the new release answers /health/")
+        log("the new release answers /health/")
+        # The site sends requests to whatever ``current`` is, so it can change
+        # first; the helper keeps the old one when nginx refuses the new one.
+        with _undone_on_failure(lambda: remote.stop(c, target, release)):
+            remote.install_site(c, target)
     remote.switch(c, target, release)
     log(f"current is now {release}")
     try:
-        remote.install_site(c, target, release)
         remote.check_health(c, target, release, seconds=10, through_current=True)
     except DeployError as failure:
         if not previous:
@@ -102,11 +110,14 @@ def _deploy(c, target, build, log):
 
 
 def _activate(c, target, release, stop=None, log=print):
-    """Start ``release`` beside the current one, check it, switch to it, stop ``stop``."""
+    """Start ``release`` beside the current one, check it, switch to it, stop ``stop``.
+
+    The nginx site stays as the last deploy installed it: it serves whatever
+    release ``current`` is.
+    """
     _start_healthy(c, target, release)
     remote.switch(c, target, release)
     log(f"current is now {release}")
-    remote.install_site(c, target, release)
     if stop:
         remote.stop(c, target, stop)
 

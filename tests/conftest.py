@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import pytest
 from celery import current_app
@@ -8,6 +9,18 @@ from rest_framework.test import APIClient
 from .elasticsearch_stub import ElasticsearchStub
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def own_cache_keys(settings):
+    """Cache keys of this test's own, so no count of the login throttles carries over.
+
+    Clearing the cache instead would empty a shared Redis for every other run too.
+    """
+    settings.CACHES = {
+        name: {**cache, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, cache in settings.CACHES.items()
+    }
 
 
 @pytest.fixture

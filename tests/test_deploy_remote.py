@@ -2,24 +2,32 @@
 
 import configparser
 import getpass
+import importlib.util
 import io
 import tarfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from invoke import Config, Context
+import yaml
+from invoke import Config, Context, MockContext, Result
 
 from deploy import remote
-from deploy.build import PROJECT_ROOT
+from deploy.build import PROJECT, PROJECT_ROOT, render
 from deploy.remote import DeployError
 from deploy.targets import Target
 
 
 @pytest.fixture
-def target(tmp_path):
+def target(tmp_path, monkeypatch):
     root = tmp_path / "srv"
-    for folder in ("releases", "venvs", "shared/logs"):
-        (root / folder).mkdir(parents=True)
+    for folder in ("srv/releases", "srv/venvs", "log/deploy", "run"):
+        (tmp_path / folder).mkdir(parents=True)
+    # The deploy helper, root's on a server: here a script that notes its arguments.
+    helper = tmp_path / "helper"
+    helper.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/helper.calls\n')
+    helper.chmod(0o755)
+    monkeypatch.setattr(remote, "as_root", lambda target, *args: " ".join([target.helper, *args]))
     return Target(
         name="test",
         hosts=[],
@@ -27,7 +35,16 @@ def target(tmp_path):
         root=str(root),
         user=getpass.getuser(),
         keep_releases=2,
+        log_dir=str(tmp_path / "log"),
+        runtime_dir=str(tmp_path / "run"),
+        env_file=str(tmp_path / "env"),
+        helper=str(helper),
     )
+
+
+def helper_calls(target):
+    calls = Path(target.helper).with_suffix(".calls")
+    return calls.read_text().splitlines() if calls.exists() else []
 
 
 def local():
@@ -65,15 +82,17 @@ def test_a_release_is_unpacked_under_a_temporary_name_and_named_when_whole(c, ta
     upload = archive(tmp_path / "up.tar.gz", {"manage": "#!/bin/sh\n", "conf/x": "x\n"})
     release = tmp_path / "srv" / "releases" / "20261125T101500Z"
     unfinished = f"{release}{remote.UNFINISHED}"
-    remote.unpack(c, target, str(upload), unfinished, "abc123")
+    remote.unpack(c, target, str(upload), unfinished, "20261125T101500Z", "abc123")
     # A deploy cut off here leaves nothing that passes for a release.
     assert remote.releases(c, target) == []
     remote.finish(c, target, "20261125T101500Z")
     assert remote.releases(c, target) == ["20261125T101500Z"]
     assert (release / "manage").read_text() == "#!/bin/sh\n"
     assert (release / "VERSION").read_text().startswith("abc123 20")
-    assert (release / "run").is_dir()
-    assert (release / "staticfiles").is_dir()
+    # The app server's socket is in the app's runtime folder, found through the release.
+    socket = release / "run" / "gunicorn.sock"
+    assert socket.is_symlink()
+    assert str(socket.readlink()) == f"{target.runtime_dir}/20261125T101500Z.sock"
     assert not upload.exists()
     assert remote.version(c, target, "20261125T101500Z").startswith("abc123 ")
 
@@ -146,7 +165,9 @@ def test_prune_removes_what_rollbacks_and_cut_off_deploys_left(c, target):
         "20260105T000000Z",
     ]
     assert c.run(f"ls {target.root}/venvs", hide=True).stdout.split() == ["c"]
-    assert c.run(f"ls {target.root}/shared/logs", hide=True).stdout.split() == ["pip-c.log"]
+    assert c.run(f"ls {target.deploy_log_dir}", hide=True).stdout.split() == ["pip-c.log"]
+    # The programs' logs are root's: the helper prunes those older than the kept releases.
+    assert helper_calls(target)[-1] == "prune-logs 20260103T000000Z"
 
 
 def test_switching_to_a_release_clears_its_rollback_mark(c, target):
@@ -203,8 +224,7 @@ def test_deploying_to_a_server_without_the_root_says_to_provision_it(c, target, 
 
 def test_a_release_runs_as_one_supervisor_group_of_web_and_worker(target):
     conf = configparser.ConfigParser(interpolation=None)
-    template = (PROJECT_ROOT / "conf" / "supervisor.conf.j2").read_text()
-    conf.read_string(remote.supervisor_conf(target, "20261125T101500Z", template))
+    conf.read_string(remote.supervisor_conf(target, "20261125T101500Z"))
     groups = [name for name in conf.sections() if name.startswith("group:")]
     assert len(groups) == 1
     programs = conf[groups[0]]["programs"].split(",")
@@ -213,4 +233,136 @@ def test_a_release_runs_as_one_supervisor_group_of_web_and_worker(target):
     )
     group, web = remote.web_program("20261125T101500Z").split(":")
     assert f"group:{group}" in groups and web in programs
-    assert "20261125T101500Z/run/gunicorn.sock" in conf[f"program:{web}"]["environment"]
+    program = conf[f"program:{web}"]
+    assert f"unix:{target.runtime_dir}/20261125T101500Z.sock" in program["environment"]
+    assert program["user"] == target.user
+    assert program["stdout_logfile"] == f"{target.log_dir}/web-20261125T101500Z.log"
+
+
+@pytest.mark.parametrize(("uid", "refused"), [("0\n", True), ("1000\n", False), ("998\n", False)])
+def test_deploys_refuse_to_log_in_as_root(uid, refused):
+    c = MockContext(run={"id -u": Result(uid)})
+    if refused:
+        with pytest.raises(DeployError, match="never as root.*deploy@HOST"):
+            remote.refuse_root(c)
+    else:
+        remote.refuse_root(c)
+
+
+def test_a_host_provisioned_for_another_environment_is_refused_naming_both(c, target):
+    Path(target.env_file).write_text("DJANGO_ENV='staging'\nOTHER='a b'\n")
+    with pytest.raises(DeployError) as refused:
+        remote.check_environment(c, target)
+    message = str(refused.value)
+    assert "target test runs the settings environment 'deployment'" in message
+    assert "this host was provisioned for 'staging'" in message
+    assert "app_environment: deployment" in message
+    Path(target.env_file).write_text("DJANGO_ENV='deployment'\n")
+    remote.check_environment(c, target)
+
+
+def test_an_unreadable_env_file_says_to_provision_the_server(c, target):
+    with pytest.raises(DeployError, match=f"cannot read the env file {target.env_file}"):
+        remote.check_environment(c, target)
+
+
+def test_programs_and_site_go_to_the_helper_rendered_from_this_checkout(c, target):
+    remote.start(c, target, "20261125T101500Z")
+    remote.install_site(c, target)
+    remote.stop(c, target, "20261125T101500Z")
+    assert helper_calls(target) == [
+        "install-programs 20261125T101500Z",
+        "install-site",
+        "remove-programs 20261125T101500Z",
+    ]
+
+
+def deploy_helper():
+    """The deploy helper provisioning installs (roles/deploy_user), imported from its file."""
+    path = PROJECT_ROOT / "provisioning" / "roles" / "deploy_user" / "files" / "deploy_helper.py"
+    spec = importlib.util.spec_from_file_location("deploy_helper", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def helper_config(helper, target):
+    """The helper's configuration as roles/deploy_user writes it for ``target``'s server."""
+    return helper.Config(
+        project=PROJECT,
+        app_user=target.user,
+        root=target.root,
+        log_dir=target.log_dir,
+        runtime_dir=target.runtime_dir,
+        media_root=target.media_root,
+        supervisor_conf_dir="/etc/supervisor/conf.d",
+        nginx_site=f"/etc/nginx/sites-enabled/{PROJECT}.conf",
+        nginx_include_dir=f"/etc/nginx/{PROJECT}",
+    )
+
+
+def test_the_targets_find_what_provisioning_puts_on_the_server():
+    variables = yaml.safe_load(
+        (PROJECT_ROOT / "provisioning" / "group_vars" / "all.yml").read_text()
+    )
+    target = Target(name="production", hosts=[], server_names=["example.com"])
+    assert (target.root, target.user) == (variables["app_root"], variables["app_user"])
+    assert target.env_file == variables["app_env_file"]
+    assert target.log_dir == variables["app_log_dir"]
+    assert target.runtime_dir == variables["app_runtime_dir"]
+    assert target.media_root == variables["app_media_root"]
+    assert target.helper == f"/usr/local/lib/{variables['app_name']}/deploy_helper.py"
+
+
+def test_the_deploy_helper_accepts_the_programs_and_site_this_checkout_renders():
+    helper = deploy_helper()
+    target = Target(name="production", hosts=[], server_names=["example.com", "www.example.com"])
+    config = helper_config(helper, target)
+    release = "20261125T101500Z"
+    programs = helper.check_programs(config, release, remote.supervisor_conf(target, release))
+    assert sorted(programs) == [f"{PROJECT}-web-{release}", f"{PROJECT}-worker-{release}"]
+    helper.check_site(config, render(target, "conf/nginx.conf.j2"))
+
+
+def test_the_site_limits_logins_and_shows_health_only_to_listed_addresses():
+    helper = deploy_helper()
+    target = Target(
+        name="production", hosts=[], server_names=["example.com"], health_allow=["192.0.2.7"]
+    )
+    config = helper_config(helper, target)
+    # The helper accepts it, and parses it as nginx does: each location's directives.
+    server, locations, location = [], {}, None
+    for d in helper.check_site(config, render(target, "conf/nginx.conf.j2")):
+        if d.name == "location":
+            location = " ".join(d.args)
+            locations[location] = []
+        elif d.context[-1:] == ("location",):
+            locations[location].append((d.name, *d.args))
+        elif d.context == ("server",):
+            server.append((d.name, *d.args))
+        elif d.context == () and d.name == "limit_req_zone":
+            zone = d
+    # Set once for the server, inherited by every location, which sets none.
+    assert ("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for") in server
+    assert ("proxy_set_header", "Host", "$host") in server
+    assert ("limit_req_status", "429") in server
+    assert zone.args[1:] == [f"zone={PROJECT}_login:10m", "rate=20r/m"]
+    # Keyed by the client's address, for POSTs only (an empty key is not counted).
+    assert zone.args[0] == f"${PROJECT}_login_client"
+    app = ("proxy_pass", f"http://{PROJECT}_app")
+    limit = ("limit_req", f"zone={PROJECT}_login", "burst=10", "nodelay")
+    assert locations["= /api/auth/token/"] == [limit, app]
+    assert locations["= /admin/login/"] == [limit, app]
+    assert locations["= /health/"] == [
+        ("allow", "127.0.0.1"),
+        ("allow", "::1"),
+        ("allow", "192.0.2.7"),
+        ("deny", "all"),
+        app,
+    ]
+    # /health/live/ is everyone's, as everything else the app serves.
+    assert locations["/"] == [app]
+    # Without health_allow, only the host itself.
+    site = render(replace(target, health_allow=[]), "conf/nginx.conf.j2")
+    assert "192.0.2.7" not in site
+    assert "allow ::1;\n        deny all;" in site

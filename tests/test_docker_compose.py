@@ -9,6 +9,7 @@ from .helpers import PROJECT_ROOT
 # What must never reach the image: generated passwords, local settings, build output.
 SECRET_OR_LOCAL = [
     "provisioning/credentials/example.com/postgresql",
+    "provisioning/host_vars/example.com/vault.yml",
     "{{ project_name }}/settings/local.py",
     "dist/{{ project_name }}-production.tar.gz",
     ".venv/bin/python",

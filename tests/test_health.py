@@ -1,9 +1,14 @@
 import json
+import os
 import socket
+import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from celery import current_app
 from django.db import OperationalError, connection
+from kombu.exceptions import OperationalError as BrokerError
 
 from {{ project_name }}.apps.health import checks
 
@@ -122,3 +127,142 @@ def test_the_database_checks_timeout_ends_with_the_check():
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone() == ("0",)
+
+
+def test_the_cache_check_fails_when_what_it_wrote_is_not_read_back(settings):
+    # A cache that accepts every write and keeps nothing.
+    dummy = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    settings.CACHES = {"default": dummy}
+    with pytest.raises(RuntimeError, match="not read back"):
+        checks.check_cache()
+
+
+class Relay:
+    """A port relaying TCP to the real broker: a broker that can go down, hang or restart."""
+
+    def __init__(self, upstream, port=0):
+        self.upstream = upstream
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.port = self.server.getsockname()[1]
+        self.accepted = 0
+        self.sockets = []
+        self.paused = threading.Event()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return  # stopped
+            self.accepted += 1
+            broker = socket.create_connection(self.upstream)
+            self.sockets += [client, broker]
+            for source, dest in ((client, broker), (broker, client)):
+                threading.Thread(target=self.pump, args=(source, dest), daemon=True).start()
+
+    def pump(self, source, dest):
+        try:
+            while data := source.recv(65536):
+                while self.paused.is_set():
+                    time.sleep(0.05)
+                dest.sendall(data)
+            dest.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def drop_connections(self):
+        """Close every connection, as a broker that restarts does."""
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self.sockets = []
+
+    def stop(self):
+        """Go down: connections closed, and no more accepted."""
+        if self.server.fileno() != -1:
+            # shutdown, not close alone: it wakes the accept() waiting in the thread.
+            self.server.shutdown(socket.SHUT_RDWR)
+            self.server.close()
+        self.drop_connections()
+
+
+@pytest.fixture
+def relay(monkeypatch, settings):
+    """A Relay to CELERY_BROKER_URL's broker, which the broker check then uses."""
+    broker = urlsplit(os.environ["CELERY_BROKER_URL"])
+    relay = Relay((broker.hostname, broker.port or 5672))
+    credentials = broker.netloc.rpartition("@")[0]
+    url = urlunsplit(broker._replace(netloc=f"{credentials}@127.0.0.1:{relay.port}"))
+    monkeypatch.setitem(current_app.conf, "broker_write_url", url)
+    settings.CONNECT_TIMEOUT = 1
+    checks.close_broker()
+    yield relay
+    checks.close_broker()
+    relay.stop()
+
+
+@pytest.mark.service("rabbitmq")
+def test_the_broker_check_keeps_one_connection_open(relay):
+    for _ in range(3):
+        checks.check_broker()
+    assert relay.accepted == 1
+
+
+@pytest.mark.service("rabbitmq")
+def test_a_broker_that_went_down_fails_the_check(relay, client):
+    checks.check_broker()
+    relay.stop()
+    started = time.monotonic()
+    with pytest.raises(BrokerError, match="Connection refused"):
+        checks.check_broker()
+    assert time.monotonic() - started < 2
+    # And /health/ says so, on its next request as on this one.
+    for _ in range(2):
+        response = client.get("/health/")
+        assert response.status_code == 503
+        assert response.json()["components"]["broker"]["status"] == "fail"
+
+
+@pytest.mark.service("rabbitmq")
+def test_a_broker_that_restarted_passes_on_a_new_connection(relay):
+    checks.check_broker()
+    relay.drop_connections()
+    checks.check_broker()
+    assert relay.accepted == 2
+    checks.check_broker()
+    assert relay.accepted == 2
+
+
+@pytest.mark.service("rabbitmq")
+def test_a_broker_that_stopped_answering_fails_the_check_within_the_timeout(relay):
+    checks.check_broker()
+    relay.paused.set()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        checks.check_broker()
+    # One timeout (CONNECT_TIMEOUT, 1 s here), not one more for a new connection.
+    assert time.monotonic() - started < 1.9
+    assert relay.accepted == 1
+    relay.paused.clear()
+    checks.check_broker()
+    assert relay.accepted == 2
+
+
+@pytest.mark.service("rabbitmq")
+def test_a_broker_that_comes_back_is_reached_again(relay):
+    checks.check_broker()
+    port, upstream = relay.port, relay.upstream
+    relay.stop()
+    with pytest.raises(BrokerError):
+        checks.check_broker()
+    back = Relay(upstream, port)
+    try:
+        checks.check_broker()
+        assert back.accepted == 1
+    finally:
+        checks.close_broker()
+        back.stop()

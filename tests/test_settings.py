@@ -151,10 +151,15 @@ def test_environment_file_selects_the_environment(tmp_path):
     assert chosen["ENVIRONMENT"] == "staging"
 
 
-def test_django_env_wins_over_the_environment_file(tmp_path):
+def test_django_env_and_the_environment_file_must_agree(tmp_path):
+    (tmp_path / "other").mkdir()
     files = {"environment.py": 'ENVIRONMENT = "staging"\n'}
-    chosen, _ = loaded(tmp_path, files, DJANGO_ENV="development")
-    assert chosen["ENVIRONMENT"] == "development"
+    chosen, _ = loaded(tmp_path, files, **deployment_environ(DJANGO_ENV="staging"))
+    assert chosen["ENVIRONMENT"] == "staging"
+    refused = load(tmp_path / "other", files, **deployment_environ(DJANGO_ENV="deployment"))
+    assert refused.returncode != 0
+    assert "DJANGO_ENV is 'deployment'" in refused.stderr
+    assert "built for 'staging'" in refused.stderr
 
 
 def test_an_unknown_environment_is_refused_with_the_choices(tmp_path):

@@ -31,7 +31,7 @@ def test_make_bench_api_prints_and_writes_its_table(project):
     assert measured == {
         (variant, endpoint)
         for variant in ("persistent connections", "connection pool")
-        for endpoint in ("/health/", "/api/articles/")
+        for endpoint in ("/health/live/", "/health/", "/api/articles/")
     }
     for row in written["results"]:
         assert row["requests_per_second"] > 0

@@ -34,7 +34,17 @@ DEPLOYMENT = {
 }
 
 
-ROLES = ["common", "postgresql", "redis", "rabbitmq", "nginx", "supervisor", "app"]
+ROLES = [
+    "common",
+    "hardening",
+    "postgresql",
+    "redis",
+    "rabbitmq",
+    "nginx",
+    "supervisor",
+    "app",
+    "deploy_user",
+]
 PROVISIONING_SCRIPTS = [
     "provision_all",
     "pre_requisits.sh",
@@ -112,6 +122,8 @@ def test_the_project_has_every_part(project):
         "provisioning/group_vars/all.yml",
         "provisioning/files/nginx.conf",
         "provisioning/roles/app/templates/env.j2",
+        "provisioning/roles/deploy_user/files/deploy_helper.py",
+        "provisioning/roles/deploy_user/templates/sudoers.j2",
         "provisioning/test/packages",
         "fabfile.py",
         "deploy/build.py",

@@ -189,6 +189,22 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Login attempts: POSTs to /api/auth/token/ and /admin/login/, counted
+    # together and successful ones included, each costing ~0.4 s of CPU for
+    # the password hash (users/throttles.py). "N/second|minute|hour|day".
+    "DEFAULT_THROTTLE_RATES": {
+        # Per client address: someone who mistypes tries a few times, not ten
+        # a minute. Ten cost 4 s of CPU a minute, so one address keeps no
+        # worker busy (nginx refuses floods over 20 a minute before the app).
+        # People behind one NAT address share it.
+        "login_client": "10/minute",
+        # Per account (the username submitted), from any number of addresses:
+        # at most 480 guesses a day. Anyone who knows a username can spend its
+        # allowance and keep its owner out for up to the hour, so it allows
+        # twice the per-client number: typos alone never lock an account.
+        # Scripts should keep their token rather than log in on every run.
+        "login_account": "20/hour",
+    },
 }
 
 # What /health/ checks. A failing required component makes it answer 503;

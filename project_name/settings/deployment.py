@@ -6,7 +6,13 @@ variables the project refuses to start and names each one that is missing.
 """
 
 from .base import *  # noqa: F403
-from .base import cache_settings, celery_settings, database_settings, search_settings
+from .base import (
+    REST_FRAMEWORK,
+    cache_settings,
+    celery_settings,
+    database_settings,
+    search_settings,
+)
 from .env import Env
 from .logs import logging_settings
 
@@ -32,12 +38,20 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # nginx terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", True)
-# The deploy health check talks to the app server directly, over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# The deploy health check talks to the app server directly, over plain HTTP,
+# and load balancers may probe the liveness endpoint over plain HTTP too.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^health/live/$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+
+# nginx, on the same host, appends the address a request came from to
+# X-Forwarded-For: the client address the login limits count by is that last
+# entry, not any a client wrote there itself (users/throttles.py). Behind one
+# more proxy (a load balancer in front of nginx) this is 2, and nginx's own
+# login limit needs the client's address too (set_real_ip_from).
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": 1}
 
 LOGGING = logging_settings(json_lines=True, level=env.str("DJANGO_LOG_LEVEL", "INFO"))

@@ -55,13 +55,9 @@ def ssh(options, command: str) -> str:
     return result.stdout
 
 
-def env_file(text: str) -> dict:
-    values = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            values[name] = value
-    return values
+def env_values(output: str) -> dict:
+    """The variables ``env -0`` printed: the env file as the app's shell reads it."""
+    return dict(item.split("=", 1) for item in output.split("\0") if "=" in item)
 
 
 def public_listeners(table: str) -> Iterator[int]:
@@ -195,10 +191,13 @@ def site_checks(site: str) -> Iterator[Check]:
 
 def checks(options) -> Iterator[Check]:
     app = options.app
-    env_path = f"/srv/{app}/shared/env"
-    mode_owner = ssh(options, f"stat -c '%a %U' {env_path}").split()
-    yield f"env file is mode 0600, owned by {app}", lambda: mode_owner == ["600", app]
-    env = env_file(ssh(options, f"cat {env_path}"))
+    env_path = f"/etc/{app}/env"
+    mode_owner = ssh(options, f"stat -c '%a %U %G' {env_path}").split()
+    yield (
+        f"env file is mode 0640, root's, in group {app}",
+        lambda: mode_owner == ["640", "root", app],
+    )
+    env = env_values(ssh(options, f"env -i /bin/sh -c 'set -a; . {env_path}; exec env -0'"))
     required = {
         "DJANGO_ENV",
         "DJANGO_SECRET_KEY",

@@ -11,6 +11,7 @@ Deploys go from a clone of the project's last commit with a target of its own
 (``e2e``), so the story never writes to the project itself.
 """
 
+import json
 import os
 import re
 import shutil
@@ -27,13 +28,19 @@ HERE = Path(__file__).resolve().parent
 STORY = (
     "test_lab.py",
     "test_provisioning.py",
+    "test_hardening.py",
     "test_deploy.py",
     "test_reboot.py",
+    "test_attacks.py",
     "test_checks.py",
 )
 VENV_BIN = Path(sys.executable).parent
 # The server that gets every role; db1 is a bare second host for the network tests.
 WEB = "web1"
+# The user deploys log in as (deploy_user_name's default).
+DEPLOY = "deploy"
+# The vault password of the story's secrets (provisioning/secrets).
+VAULT_PASSWORD = WORK / "vault-password"
 # A broken service can hang for minutes: every playbook run is bounded.
 PLAYBOOK_TIMEOUT = int(os.environ.get("E2E_PLAYBOOK_TIMEOUT", "900"))
 RECAP = re.compile(r"^(\S+) +: ok=(\d+) +changed=(\d+) +unreachable=(\d+) +failed=(\d+)", re.M)
@@ -56,8 +63,9 @@ def pytest_collection_modifyitems(items):
 
 
 # One line per scenario, with its result and its time (fixtures it started
-# included), instead of pytest's progress letters.
+# included), instead of pytest's progress letters; then what it reported.
 SETUP_SECONDS = {}
+REPORTS: list = []
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -79,6 +87,29 @@ def pytest_runtest_logreport(report):
     name = report.nodeid.split("::")[-1].removeprefix("test_").replace("_", " ")
     reporter = CONFIG.pluginmanager.get_plugin("terminalreporter")
     reporter.write_line(f"e2e: {outcome:<7} {seconds:6.1f} s  {name}")
+    # Written here, not during the test: pytest captures its output.
+    while REPORTS:
+        reporter.write_line(f"e2e:   {REPORTS.pop(0)}")
+
+
+def report(line: str) -> None:
+    """Print ``line`` after the scenario's own line, e.g. a figure the scenario measured."""
+    REPORTS.append(line)
+
+
+# lynis's hardening index of the web server: before provisioning, and after.
+LYNIS: dict = {}
+
+
+def lynis(lab: Lab, server: Server) -> tuple[int, set]:
+    """(hardening index, the IDs of its suggestions) of ``lynis audit system`` on ``server``."""
+    command = (
+        "lynis audit system --quick --no-colors --report-file /root/lynis.dat > /dev/null"
+        " && cat /root/lynis.dat"
+    )
+    data = lab.ssh(server, command).stdout
+    index = int(re.search(r"^hardening_index=(\d+)$", data, re.M).group(1))
+    return index, set(re.findall(r"^suggestion\[\]=([A-Z0-9-]+)\|", data, re.M))
 
 
 def run(
@@ -117,6 +148,12 @@ def web(lab) -> Server:
     return lab[WEB]
 
 
+@pytest.fixture(scope="session")
+def db(lab) -> Server:
+    """The bare second server: a host on the same network, e.g. an attacker's."""
+    return lab["db1"]
+
+
 @dataclass
 class Provisioning:
     """One run of provision_all: its output, and the play recap of the web server."""
@@ -127,32 +164,60 @@ class Provisioning:
     failed: int
 
 
-def provision(lab: Lab, log: str) -> Provisioning:
-    """Run provision_all, as a user would, on the web server only; its output goes to ``log``."""
+def provision(
+    lab: Lab,
+    log: str,
+    extra_vars: dict | None = None,
+    must_pass: bool = True,
+    root: Path = PROJECT_ROOT,
+) -> Provisioning:
+    """Run provision_all, as a user would, on the web server only; its output goes to ``log``.
+
+    ``extra_vars``: more variables, as --extra-vars JSON. ``must_pass=False``:
+    a failed run is returned, not failed on. ``root``: the project to run it from.
+    """
     inventory = lab.inventory / "story.ini"
     inventory.write_text("".join(f"[{group}]\n{WEB}\n" for group in ("web", "worker", "db")))
     command = [
-        PROJECT_ROOT / "provisioning" / "provision_all",
+        root / "provisioning" / "provision_all",
         f"--inventory={lab.inventory}",
         f"--limit={WEB}",
-        f"--extra-vars=credentials_dir={WORK}/credentials",
         # No certificate on the test server: plain HTTP.
         "--extra-vars=app_ssl_redirect=false",
+        *([f"--extra-vars={json.dumps(extra_vars)}"] if extra_vars else []),
     ]
-    result = run(command, PLAYBOOK_TIMEOUT, check=False, ANSIBLE_SSH_CONTROL_PATH_DIR=f"{WORK}/ssh")
+    result = run(
+        command,
+        PLAYBOOK_TIMEOUT,
+        check=False,
+        ANSIBLE_SSH_CONTROL_PATH_DIR=f"{WORK}/ssh",
+        ANSIBLE_VAULT_PASSWORD_FILE=VAULT_PASSWORD,
+    )
     (WORK / log).write_text(result.stdout + result.stderr)
     recaps = {host: values for host, *values in RECAP.findall(result.stdout)}
-    if result.returncode != 0 or WEB not in recaps:
+    if must_pass and (result.returncode != 0 or WEB not in recaps):
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
         pytest.fail(f"provision_all failed; its output: {WORK / log}\n{tail}")
-    ok, changed, _, failed = map(int, recaps[WEB])
+    ok, changed, _, failed = map(int, recaps.get(WEB, (0, 0, 0, 1)))
     return Provisioning(result.stdout, ok, changed, failed)
 
 
 @pytest.fixture(scope="session")
 def provisioned(lab) -> Provisioning:
-    """The web server, provisioned once from scratch with new secrets."""
-    shutil.rmtree(WORK / "credentials", ignore_errors=True)
+    """The web server, provisioned once from scratch with new secrets.
+
+    Its vault sits beside the lab's inventory, where Ansible finds host_vars/,
+    so the story never writes into the project's own provisioning/.
+    """
+    shutil.rmtree(lab.inventory / "host_vars", ignore_errors=True)
+    VAULT_PASSWORD.unlink(missing_ok=True)
+    secrets = [
+        PROJECT_ROOT / "provisioning" / "secrets",
+        "init",
+        WEB,
+        f"--inventory={lab.inventory}",
+    ]
+    run(secrets, 60, ANSIBLE_VAULT_PASSWORD_FILE=VAULT_PASSWORD)
     return provision(lab, "provision-1.log")
 
 
@@ -194,21 +259,26 @@ class Project:
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
 
-    def fab_command(self, task: str, *args: str, home: Path | None = None) -> list:
+    def fab_command(self, task: str, *args: str, home: Path | None = None, host=None) -> list:
         # HOME: its ~/.ssh/known_hosts holds the lab's host keys, as after add-root.sh.
         return [
             "env",
             f"HOME={home or self.home}",
             VENV_BIN / "fab",
             f"--identity={self.lab.ssh_key}",
+            *(["-H", host] if host else []),
             task,
             f"--target={self.TARGET}",
             *args,
         ]
 
-    def fab(self, task: str, *args: str, check=True, home: Path | None = None):
+    def fab(self, task: str, *args: str, check=True, home: Path | None = None, host=None):
+        """fab TASK --target=e2e ARGS (with ``host``: fab -H HOST, as its login instead)."""
         return run(
-            self.fab_command(task, *args, home=home), timeout=600, cwd=self.root, check=check
+            self.fab_command(task, *args, home=home, host=host),
+            timeout=600,
+            cwd=self.root,
+            check=check,
         )
 
 
@@ -219,13 +289,16 @@ def project(tmp_path_factory, lab, web, provisioned) -> Project:
     root = tmp_path_factory.mktemp("clone") / NAME
     run(["git", "clone", "--quiet", PROJECT_ROOT, root], timeout=120)
     fabfile = root / "fabfile.py"
+    host = f"{DEPLOY}@{web.address}"
     fabfile.write_text(
         fabfile.read_text()
         + "\n\n# make e2e: production's settings, on the lab's web server.\n"
         + "from dataclasses import replace as _replace  # noqa: E402\n\n"
         + f"TARGETS[{Project.TARGET!r}] = _replace(\n"
-        + f'    TARGETS["production"], name={Project.TARGET!r}, hosts=[{web.ssh!r}],'
-        + f" server_names=[{web.name!r}]\n)\n"
+        + f'    TARGETS["production"], name={Project.TARGET!r}, hosts=[{host!r}],'
+        + f" server_names=[{web.name!r}],\n"
+        # The tests ask /health/ through nginx from the controller side.
+        + f"    health_allow=[{lab.controller!r}],\n)\n"
     )
     home = tmp_path_factory.mktemp("home")
     (home / ".ssh").mkdir(mode=0o700)

@@ -82,6 +82,34 @@ class Lab:
         """Run a shell ``command`` on ``server`` as root; its completed process."""
         return lab("ssh", server.name, command, check=check)
 
+    def ssh_as(
+        self, user: str, server: Server, command: str, *options: str, key: bool = True
+    ) -> subprocess.CompletedProcess:
+        """Run a shell ``command`` on ``server`` as ``user`` over SSH from here, never failing.
+
+        ``key``: log in with the lab's key; ``options``: more ``-o`` options for ssh.
+        """
+        identity = ["-i", self.ssh_key, "-o", "IdentitiesOnly=yes"] if key else []
+        return subprocess.run(  # noqa: S603 -- ssh with the lab's own files
+            [
+                "ssh",
+                *identity,
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                f"UserKnownHostsFile={self.known_hosts}",
+                *(part for option in options for part in ("-o", option)),
+                f"{user}@{server.address}",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def reboot(self, server: Server) -> str:
         """Power ``server`` off through systemd and boot it again; what the lab said."""
         return lab("reboot", server.name).stderr

@@ -9,11 +9,11 @@ import pytest
 
 from .conftest import NAME, WEB, check_lines, check_server
 
-ENV = f"/srv/{NAME}/shared/env"
+ENV = f"/etc/{NAME}/env"
 REDIS_PASSWORD = "\"$(sed -n 's/^requirepass //p' /etc/redis/redis.conf)\""
 # (what is broken, the shell command on the server that breaks it, the checks that must fail)
 BREAKAGES = [
-    ("env file readable by all", f"chmod 0644 {ENV}", ["env file is mode 0600"]),
+    ("env file readable by all", f"chmod 0644 {ENV}", ["env file is mode 0640"]),
     (
         "env file without a variable",
         f"sed -i '/^DJANGO_ALLOWED_HOSTS=/d' {ENV}",
@@ -26,7 +26,8 @@ BREAKAGES = [
     ),
     (
         "the env file names another database",
-        f"sed -i 's#^\\(DATABASE_URL=.*\\)/{NAME}$#\\1/postgres#' {ENV}",
+        # Quoted by provisioning only when the value needs it.
+        f'sed -i "s#^\\(DATABASE_URL=.*\\)/{NAME}\\(\'\\?\\)\\$#\\1/postgres\\2#" {ENV}',
         ["PostgreSQL: the env file logs in"],
     ),
     (

@@ -6,13 +6,14 @@ rollback that must not disturb the site: not one request may fail.
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
 
 from benchmarks.load import Background
 
-from .conftest import NAME, check_lines, check_server
+from .conftest import NAME, PROJECT_ROOT, check_lines, check_server, provision
 
 CHANGED_SITE_PATH = "/e2e-site-changed"
 # Single braces only: startproject renders this file with Django's template engine.
@@ -119,7 +120,7 @@ def test_a_failing_migration_leaves_the_old_release_serving(project):
     assert_failed_deploy_left_old_release_serving(
         project,
         "A migration that fails",
-        r"the migrations failed; its log: /srv/\w+/shared/logs/deploy-\w+\.log\n(.|\n)*on purpose",
+        r"the migrations failed; its log: /var/log/\w+/deploy/deploy-\w+\.log\n(.|\n)*on purpose",
         {
             f"{NAME}/apps/articles/migrations/0003_fails.py": (
                 "from django.db import migrations\n\n\n"
@@ -138,19 +139,52 @@ def test_an_app_that_cannot_start_leaves_the_old_release_serving(project):
     assert_failed_deploy_left_old_release_serving(
         project,
         "An app that cannot start",
-        r"the health check of release \w+ failed; its log: /srv/\w+/shared/logs/web-\w+\.log",
+        r"the health check of release \w+ failed; its log: /var/log/\w+/web-\w+\.log",
         {wsgi: wsgi.read_text() + "raise RuntimeError('this app cannot start')\n"},
     )
 
 
-def test_a_release_failing_after_the_switch_is_rolled_back_automatically(project):
-    # Its app is healthy, but its nginx site is not: found only once it is current.
+def test_an_nginx_site_that_nginx_refuses_leaves_the_old_release_and_site_serving(project, web):
+    # Only the reviewed directives pass the deploy helper; this one has a bad value.
     site = project.root / "conf" / "nginx.conf.j2"
+    broken = site.read_text().replace("listen 80;", "listen 80;\n    client_max_body_size lots;")
     assert_failed_deploy_left_old_release_serving(
         project,
         "An nginx site that nginx refuses",
-        rf"nginx site fails nginx -t(.|\n)*rolled back to {RELEASE}",
-        {site: site.read_text().replace("listen 80;", "listen 80;\n    no_such_directive on;")},
+        r"installing the nginx site failed\n.*nginx -t refused the site, the previous one is kept",
+        {site: broken},
+    )
+    assert web.get(CHANGED_SITE_PATH)[0] == 204
+
+
+# A release whose /health/ answers the deploy once, then never again (requests
+# through nginx carry X-Forwarded-For and are served): it fails only after the switch.
+HEALTHY_ONCE = """
+
+_serve = application
+
+
+def application(environ, start_response):
+    import os
+    from pathlib import Path
+
+    asked = Path(os.environ["GUNICORN_BIND"].removeprefix("unix:") + ".asked")
+    if environ["PATH_INFO"] == "/health/" and "HTTP_X_FORWARDED_FOR" not in environ:
+        if asked.exists():
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"healthy once only"]
+        asked.touch()
+    return _serve(environ, start_response)
+"""
+
+
+def test_a_release_failing_after_the_switch_is_rolled_back_automatically(project):
+    wsgi = project.root / NAME / "wsgi.py"
+    assert_failed_deploy_left_old_release_serving(
+        project,
+        "A release healthy only once",
+        rf"the health check of release {RELEASE} failed(.|\n)*rolled back to {RELEASE}",
+        {wsgi: wsgi.read_text() + HEALTHY_ONCE},
         switched=True,
     )
 
@@ -162,8 +196,8 @@ def test_rollback_serves_the_previous_version_under_load(project, web):
         result = project.fab("rollback")
     assert f"serving {names[-2]}" in result.stdout
     assert served_version(web) == previous
-    # With the release's own nginx site: the app answers the path the newer site had.
-    assert web.get(CHANGED_SITE_PATH)[0] == 404
+    # The site stays as the last deploy installed it: it serves whatever is current.
+    assert web.get(CHANGED_SITE_PATH)[0] == 204
     assert load.report["failed"] == 0, load.report
     status = project.fab("status").stdout
     assert f"current {names[-2]} ({previous} " in status
@@ -190,3 +224,15 @@ def test_of_two_deploys_started_at_once_one_is_refused(project, web):
     assert re.search(r"another deploy holds the lock on /srv/\w+: \S+@\S+ since ", refused)
     assert f"fab unlock --target={project.TARGET}" in refused
     assert served_version(web) == project.git("rev-parse", "HEAD")
+
+
+def test_a_second_operator_provisioning_from_a_fresh_clone_changes_nothing(project, lab, web):
+    # A clone holds no secret: only the vault in the repository (here beside the
+    # lab's inventory) and its password, which the team shares. The collections
+    # are a download cache: copied, since the lab has no network.
+    collections = "provisioning/.collections"
+    shutil.copytree(PROJECT_ROOT / collections, project.root / collections, dirs_exist_ok=True)
+    with Load(web) as load:
+        again = provision(lab, "provision-clone.log", root=project.root)
+    assert (again.changed, again.failed) == (0, 0), again.output[-3000:]
+    assert load.report["failed"] == 0, load.report

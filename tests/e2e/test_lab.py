@@ -26,11 +26,6 @@ print(peer[0], flush=True)
 """
 
 
-@pytest.fixture
-def db(lab):
-    return lab["db1"]
-
-
 def listen(server, address):
     """A listener on ``address`` inside ``server``'s namespace, ready to accept."""
     process = subprocess.Popen(  # noqa: S603 -- the lab's own command

@@ -2,11 +2,18 @@
 
 import pytest
 
-from .conftest import check_lines, check_server, provision
+from .conftest import LYNIS, check_lines, check_server, lynis, provision, report
 
 pytestmark = pytest.mark.every_suite
 
 SERVICES = ("postgresql", "redis-server", "rabbitmq-server", "supervisor", "nginx")
+
+
+def test_lynis_rates_the_fresh_server(lab, web):
+    # From the lab's own package repository; lynis changes nothing it rates.
+    lab.ssh(web, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis > /dev/null")
+    LYNIS["before"], _ = lynis(lab, web)
+    report(f"lynis hardening index of the fresh server: {LYNIS['before']}")
 
 
 def test_provision_all_sets_up_a_fresh_server(provisioned):

@@ -1,12 +1,12 @@
 """The JSON API: one router for every app's viewsets, and token login."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from ..articles.views import ArticleViewSet
 from ..search.views import SearchView
 from ..users.views import UserViewSet
+from .views import TokenLogin
 
 router = DefaultRouter()
 router.register("users", UserViewSet, basename="user")
@@ -14,6 +14,6 @@ router.register("articles", ArticleViewSet, basename="article")
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenLogin.as_view(), name="api-token"),
     path("search/", SearchView.as_view(), name="api-search"),
 ]

@@ -1,5 +1,8 @@
 from django.urls import path
 
-from .views import health
+from .views import health, live
 
-urlpatterns = [path("", health, name="health")]
+urlpatterns = [
+    path("", health, name="health"),
+    path("live/", live, name="health-live"),
+]

@@ -1,0 +1,83 @@
+"""provisioning/secrets: the servers' secrets in an Ansible Vault file, run as a user would."""
+
+import os
+import subprocess
+import sys
+
+import yaml
+from ansible.constants import DEFAULT_VAULT_ID_MATCH
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+from .helpers import PROJECT_ROOT
+
+SCRIPT = PROJECT_ROOT / "provisioning" / "secrets"
+
+
+def secrets(tmp_path, *args, password_file=None):
+    environ = {**os.environ, "HOME": str(tmp_path / "home")}
+    environ["ANSIBLE_VAULT_PASSWORD_FILE"] = str(password_file or tmp_path / "vault-password")
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args, f"--inventory={tmp_path}"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def opened(path, password: bytes) -> dict:
+    vault = VaultLib([(DEFAULT_VAULT_ID_MATCH, VaultSecret(password))])
+    return yaml.safe_load(vault.decrypt(path.read_bytes()))
+
+
+def test_init_makes_a_password_and_an_encrypted_vault_with_every_secret(tmp_path):
+    done = secrets(tmp_path, "init", "web1")
+    assert done.returncode == 0, done.stderr
+    password = tmp_path / "vault-password"
+    vault = tmp_path / "host_vars" / "web1" / "vault.yml"
+    for path in (password, vault):
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+    values = opened(vault, password.read_bytes().strip())
+    assert {name: len(value) for name, value in values.items()} == {
+        "vault_django_secret_key": 64,
+        "vault_postgresql_password": 32,
+        "vault_rabbitmq_password": 32,
+        "vault_redis_password": 32,
+    }
+    assert all(value.isalnum() for value in values.values())
+    listed = secrets(tmp_path, "names", "web1")
+    assert listed.stdout.split() == sorted(values)
+
+
+def test_a_host_with_secrets_keeps_them(tmp_path):
+    secrets(tmp_path, "init", "web1")
+    vault = tmp_path / "host_vars" / "web1" / "vault.yml"
+    before = vault.read_bytes()
+    again = secrets(tmp_path, "init", "web1")
+    assert again.returncode == 1
+    assert "web1 has its secrets already" in again.stderr
+    assert vault.read_bytes() == before
+
+
+def test_the_password_may_come_from_a_command(tmp_path):
+    command = tmp_path / "from-password-manager"
+    command.write_text("#!/bin/sh\necho s3cret-from-a-command\n")
+    command.chmod(0o700)
+    assert secrets(tmp_path, "init", "web1", password_file=command).returncode == 0
+    vault = tmp_path / "host_vars" / "web1" / "vault.yml"
+    assert len(opened(vault, b"s3cret-from-a-command")) == 4
+
+
+def test_a_host_without_secrets_is_named_with_the_fix(tmp_path):
+    done = secrets(tmp_path, "names", "web1")
+    assert done.returncode == 1
+    assert "web1 has no secrets: run ./secrets init web1" in done.stderr
+
+
+def test_without_the_password_nothing_is_read(tmp_path):
+    secrets(tmp_path, "init", "web1")
+    done = secrets(tmp_path, "names", "web1", password_file=tmp_path / "elsewhere")
+    assert done.returncode == 1
+    assert f"no vault password in {tmp_path / 'elsewhere'}" in done.stderr
