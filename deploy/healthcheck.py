@@ -2,11 +2,11 @@
 
 Runs on the server with the system's python3 (standard library only), as
 the deploy user:
-    python3 healthcheck.py SOCKET HOST SECONDS [PROGRAM [HELPER]]
+    python3 healthcheck.py SOCKET HOST SECONDS [PROGRAM HELPER]
 exits 0 once /health/ answers 200, 1 when it has not within SECONDS, or as
 soon as supervisor's PROGRAM exits (an app that cannot start fails fast).
-HELPER: the deploy helper that asks supervisor as root (``sudo -n HELPER
-status PROGRAM``); without it supervisorctl is asked directly.
+HELPER: the deploy helper, which asks supervisor as root
+(``sudo -n HELPER status PROGRAM``).
 """
 
 import http.client
@@ -45,12 +45,10 @@ def healthy(path, host):
         connection.close()
 
 
-def program_status(program, helper=None):
+def program_status(program, helper):
     """supervisor's (state, pid) of ``program``: ("RUNNING", "123"), ("FATAL", None) ..."""
-    command = ["supervisorctl", "status", program]
-    if helper:
-        command = ["sudo", "-n", helper, "status", program]
-    # supervisor's own client (or the deploy helper) with fixed arguments.
+    command = ["sudo", "-n", helper, "status", program]
+    # The deploy helper, with fixed arguments.
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603,S607
     fields = result.stdout.replace(",", " ").split()
     state = fields[1] if len(fields) > 1 else None
@@ -60,8 +58,7 @@ def program_status(program, helper=None):
 
 def main():
     path, host, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    program = sys.argv[4] if len(sys.argv) > 4 else None
-    helper = sys.argv[5] if len(sys.argv) > 5 else None
+    program, helper = sys.argv[4:6] if len(sys.argv) > 5 else (None, None)
     deadline = time.monotonic() + seconds
     first_pid = None
     next_status = 0.0

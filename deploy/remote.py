@@ -164,6 +164,12 @@ def version(c, target, release):
     return out.stdout.strip()
 
 
+def make_folders(c, target):
+    """Make the folders of releases and virtualenvs in the deploy user's root, if missing."""
+    root = q(target.root)
+    run(c, f"mkdir -p {root}/releases {root}/venvs", "making the releases' folders")
+
+
 def unpack(c, target, archive, path, release, sha):
     """Unpack ``archive`` into the new folder ``path`` and write its VERSION.
 
@@ -214,8 +220,7 @@ def virtualenv(c, target, path):
         log = log_file(target, "pip", key)
         run(
             c,
-            f"mkdir -p {q(target.root)}/venvs && rm -rf {q(venv)} && "
-            f"python3 -m venv {q(venv)} && "
+            f"rm -rf {q(venv)} && python3 -m venv {q(venv)} && "
             f"{q(venv)}/bin/pip install --quiet --require-hashes "
             f"-r {q(path)}/{q(target.requirements)} > {q(log)} 2>&1 && "
             f"touch {q(venv)}/{VENV_COMPLETE}",

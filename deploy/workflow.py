@@ -7,7 +7,6 @@ untouched; a failure after it switches back to the previous release.
 """
 
 import contextlib
-import shlex
 
 from . import remote
 from .remote import DeployError
@@ -38,7 +37,7 @@ def prepare(c, target, build, log=print):
     release = remote.release_name()
     path = target.release_path(release) + remote.UNFINISHED
     upload = f"{target.release_path(release)}.tar.gz"
-    remote.run(c, f"mkdir -p {shlex.quote(target.root)}/releases", "making the releases folder")
+    remote.make_folders(c, target)
     with _undone_on_failure(lambda: remote.remove(c, target, release)):
         c.put(str(build.path), upload)
         log(f"uploaded {build.path.name} as release {release}")

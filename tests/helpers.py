@@ -1,5 +1,6 @@
 """Running the project's own commands and settings in a separate interpreter."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -43,3 +44,11 @@ def deployment_environ(**overrides):
         "CELERY_BROKER_URL": "amqp://app:secret@127.0.0.1:5672/app",
         **overrides,
     }
+
+
+def script(path: str):
+    """The project's script at ``path`` (no package's module), imported from its file."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, PROJECT_ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

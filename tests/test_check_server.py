@@ -1,16 +1,10 @@
 """provisioning/test/check_server.py counts a refusal only when the service says so."""
 
-import importlib.util
-
 import pytest
 
-from .helpers import PROJECT_ROOT
+from .helpers import script
 
-spec = importlib.util.spec_from_file_location(
-    "check_server", PROJECT_ROOT / "provisioning" / "test" / "check_server.py"
-)
-check_server = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_server)
+check_server = script("provisioning/test/check_server.py")
 
 
 class Refusal(Exception):

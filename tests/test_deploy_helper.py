@@ -5,7 +5,6 @@ supervisorctl, nginx and systemctl: nothing here touches the machine's /etc.
 """
 
 import dataclasses
-import importlib.util
 import io
 import json
 import os
@@ -14,13 +13,9 @@ import subprocess
 
 import pytest
 
-from .helpers import PROJECT_ROOT
+from .helpers import script
 
-spec = importlib.util.spec_from_file_location(
-    "deploy_helper", PROJECT_ROOT / "provisioning/roles/deploy_user/files/deploy_helper.py"
-)
-deploy_helper = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(deploy_helper)
+deploy_helper = script("provisioning/roles/deploy_user/files/deploy_helper.py")
 
 R = "20261127T101500Z"
 CTL = "/usr/bin/supervisorctl"

@@ -2,7 +2,6 @@
 
 import configparser
 import getpass
-import importlib.util
 import io
 import tarfile
 from dataclasses import replace
@@ -16,6 +15,11 @@ from deploy import remote
 from deploy.build import PROJECT, PROJECT_ROOT, render
 from deploy.remote import DeployError
 from deploy.targets import Target
+
+from .helpers import script
+
+# The helper provisioning installs (roles/deploy_user), as the server runs it.
+DEPLOY_HELPER = script("provisioning/roles/deploy_user/files/deploy_helper.py")
 
 
 @pytest.fixture
@@ -277,15 +281,6 @@ def test_programs_and_site_go_to_the_helper_rendered_from_this_checkout(c, targe
     ]
 
 
-def deploy_helper():
-    """The deploy helper provisioning installs (roles/deploy_user), imported from its file."""
-    path = PROJECT_ROOT / "provisioning" / "roles" / "deploy_user" / "files" / "deploy_helper.py"
-    spec = importlib.util.spec_from_file_location("deploy_helper", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def helper_config(helper, target):
     """The helper's configuration as roles/deploy_user writes it for ``target``'s server."""
     return helper.Config(
@@ -315,7 +310,7 @@ def test_the_targets_find_what_provisioning_puts_on_the_server():
 
 
 def test_the_deploy_helper_accepts_the_programs_and_site_this_checkout_renders():
-    helper = deploy_helper()
+    helper = DEPLOY_HELPER
     target = Target(name="production", hosts=[], server_names=["example.com", "www.example.com"])
     config = helper_config(helper, target)
     release = "20261125T101500Z"
@@ -325,7 +320,7 @@ def test_the_deploy_helper_accepts_the_programs_and_site_this_checkout_renders()
 
 
 def test_the_site_limits_logins_and_shows_health_only_to_listed_addresses():
-    helper = deploy_helper()
+    helper = DEPLOY_HELPER
     target = Target(
         name="production", hosts=[], server_names=["example.com"], health_allow=["192.0.2.7"]
     )

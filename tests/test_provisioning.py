@@ -9,7 +9,7 @@ import subprocess
 import jinja2
 import yaml
 
-from .helpers import PROJECT_ROOT, manage
+from .helpers import PROJECT_ROOT, manage, script
 
 PROVISIONING = PROJECT_ROOT / "provisioning"
 
@@ -85,7 +85,7 @@ def rendered_env_file(tmp_path, **overrides):
         text=True,
         check=True,
     )
-    values = dict(item.split("=", 1) for item in shell.stdout.split("\0") if "=" in item)
+    values = script("provisioning/test/check_server.py").env_values(shell.stdout)
     return text, {name: values[name] for name in context["app_env"]}
 
 
@@ -132,8 +132,9 @@ def test_env_names_and_one_line_values_are_checked_before_the_file_is_written():
 
 
 def test_every_script_is_executable():
-    for script in [
+    for name in [
         "provision_all",
+        "secrets",
         "add-root.sh",
         "pre_requisits.sh",
         "install-collections",
@@ -141,7 +142,7 @@ def test_every_script_is_executable():
         "test/build-root",
         "test/run",
     ]:
-        assert (PROVISIONING / script).stat().st_mode & 0o100, script
+        assert (PROVISIONING / name).stat().st_mode & 0o100, name
 
 
 def test_secrets_come_from_the_vault_and_are_checked_before_anything_runs():
