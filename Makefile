@@ -17,7 +17,7 @@ test-template: ## Run every test of the template (what CI runs)
 	.template/bin/test
 # template-only:end
 
-.PHONY: help setup run test lint format requirements check-requirements upgrade-requirements migrate bench-api bench-deploy e2e
+.PHONY: help setup run test lint format requirements check-requirements upgrade-requirements migrate bench-api bench-deploy e2e rotate-secrets
 
 help: ## List the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 24
@@ -65,6 +65,21 @@ bench-api: setup ## Benchmark the API under gunicorn on PostgreSQL (needs wrk, s
 
 bench-deploy: setup ## Benchmark deploys and rollbacks on a throw-away server (needs root, see README)
 	E2E_VENV="$(abspath $(VENV))" $(BIN)/python -m benchmarks.deploy
+
+# A rotation in five steps: new values the services accept beside the old,
+# the env file, a restart of the app and worker with no failed request, then
+# the old values refused. Run again after a failure, it carries on.
+INVENTORY ?= provisioning/hosts
+FAB ?= $(BIN)/fab
+ROTATION_USAGE := usage: make rotate-secrets HOST=host TARGET=target SECRETS="postgresql redis rabbitmq django_secret_key"
+
+rotate-secrets: ## Rotate secrets with no failed request: HOST= TARGET= SECRETS= (see README)
+	@[ -n "$(HOST)" ] && [ -n "$(TARGET)" ] && [ -n "$(SECRETS)" ] || { echo '$(ROTATION_USAGE)' >&2; exit 2; }
+	provisioning/secrets rotate $(HOST) $(SECRETS) --inventory=$(abspath $(INVENTORY))
+	provisioning/provision_all --inventory=$(abspath $(INVENTORY)) --limit=$(HOST) $(PROVISION_ARGS)
+	$(FAB) restart --target=$(TARGET)
+	provisioning/secrets retire $(HOST) --inventory=$(abspath $(INVENTORY))
+	provisioning/provision_all --inventory=$(abspath $(INVENTORY)) --limit=$(HOST) $(PROVISION_ARGS)
 
 e2e: setup ## Every end-to-end scenario on throw-away Debian servers (needs root, see README)
 	E2E_VENV="$(abspath $(VENV))" provisioning/test/run $(E2E_ARGS)

@@ -3,6 +3,7 @@
     fab deploy --target=staging          build, upload and serve a new release
     fab rollback --target=staging        serve the previous release again
     fab releases --target=staging        list the releases, marking the current one
+    fab restart --target=staging         restart the app and worker, e.g. on new secrets
 
 Targets are configured below. `fab -H deploy@host -i key TASK` runs a task on
 that host instead of the target's hosts. Deploys log in as the deploy user
@@ -88,6 +89,13 @@ def rollback(c, target="production", release=None):
     """Serve the previous release again (or --release=NAME)."""
     destination = target_named(target)
     each_server(c, destination, lambda server: workflow.rollback(server, destination, release))
+
+
+@task
+def restart(c, target="production"):
+    """Restart the app and worker with no failed request, e.g. to read a changed env file."""
+    destination = target_named(target)
+    each_server(c, destination, lambda server: workflow.restart(server, destination))
 
 
 @task

@@ -192,6 +192,25 @@ def unpack(c, target, archive, path, release, sha):
     )
 
 
+def copy_release(c, target, source, release):
+    """Make ``release`` a copy of ``source`` that runs on its own socket; name it when whole.
+
+    Hard links: a finished release is never written to, so the copy costs
+    neither the time nor the space of its files. Its VERSION stays that of
+    ``source``: the same build.
+    """
+    path = target.release_path(release) + UNFINISHED
+    socket_path = f"{target.runtime_dir}/{release}.sock"
+    run(
+        c,
+        f"cp -al -- {q(target.release_path(source))} {q(path)} && "
+        f"rm -f -- {q(path)}/{ROLLED_BACK} && "
+        f"ln -sfn -- {q(socket_path)} {q(path)}/run/gunicorn.sock",
+        f"copying release {source}",
+    )
+    finish(c, target, release)
+
+
 def finish(c, target, release):
     """Give the prepared release its name: from now on it is one."""
     path = target.release_path(release)

@@ -1,4 +1,4 @@
-"""The order of the steps in remote.py: deploy and rollback, with zero downtime.
+"""The order of the steps in remote.py: deploy, rollback and restart, with zero downtime.
 
 The new release starts beside the serving one and only becomes ``current``
 once its own app server answers /health/ and the nginx site is installed.
@@ -152,3 +152,32 @@ def rollback(c, target, to=None, log=print):
             remote.mark_rolled_back(c, target, active)
         log(f"serving {to} ({remote.version(c, target, to)}), was {active}")
         return to
+
+
+def restart(c, target, log=print):
+    """Restart the current release's programs with zero downtime, e.g. on a changed env file.
+
+    A copy of the current release starts beside it, reading the env file
+    afresh, takes over once healthy, and the original goes: the copy is the
+    same build, so rollbacks still go to the release before it.
+    """
+    with locked(c, target):
+        remote.check_environment(c, target)
+        active = remote.current(c, target)
+        if active is None:
+            raise DeployError("no release is current yet, so there is nothing to restart")
+        release = remote.release_name()
+        if release <= active:
+            raise DeployError(
+                f"the new name {release} does not sort after the current release {active}: "
+                "is this machine's clock behind? Try again once it is past that time"
+            )
+        with _undone_on_failure(lambda: remote.remove(c, target, release)):
+            remote.copy_release(c, target, active, release)
+            _start_healthy(c, target, release)
+        remote.switch(c, target, release)
+        log(f"current is now {release}, a fresh start of {active}")
+        remote.stop(c, target, active)
+        remote.remove(c, target, active)
+        log(f"serving {release} ({remote.version(c, target, release)})")
+        return release

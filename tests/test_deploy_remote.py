@@ -11,7 +11,7 @@ import pytest
 import yaml
 from invoke import Config, Context, MockContext, Result
 
-from deploy import remote
+from deploy import remote, workflow
 from deploy.build import PROJECT, PROJECT_ROOT, render
 from deploy.remote import DeployError
 from deploy.targets import Target
@@ -361,3 +361,64 @@ def test_the_site_limits_logins_and_shows_health_only_to_listed_addresses():
     site = render(replace(target, health_allow=[]), "conf/nginx.conf.j2")
     assert "192.0.2.7" not in site
     assert "allow ::1;\n        deny all;" in site
+
+
+@pytest.fixture
+def serving(c, target, monkeypatch):
+    """Release 02 current (01 before it), on a server where the deploy's checks pass."""
+    for name in ("20260101T000000Z", "20260102T000000Z"):
+        make_release(target, name)
+        c.run(f"mkdir {target.root}/releases/{name}/run")
+    remote.switch(c, target, "20260102T000000Z")
+    Path(target.env_file).write_text("DJANGO_ENV='deployment'\n")
+    checked = []
+
+    def check_health(c, target, release, **_):
+        checked.append(release)
+
+    monkeypatch.setattr(remote, "refuse_root", lambda c: None)
+    monkeypatch.setattr(remote, "check_health", check_health)
+    monkeypatch.setattr(remote, "release_name", lambda: "20260103T000000Z")
+    return checked
+
+
+def test_a_restart_serves_a_fresh_copy_of_the_current_release_in_its_place(c, target, serving):
+    assert workflow.restart(c, target, log=lambda line: None) == "20260103T000000Z"
+    assert remote.current(c, target) == "20260103T000000Z"
+    # The original goes: a rollback after a restart goes to the release before it.
+    assert remote.releases(c, target) == ["20260101T000000Z", "20260103T000000Z"]
+    assert remote.version(c, target, "20260103T000000Z") == "sha-20260102T000000Z"
+    socket = Path(target.release_path("20260103T000000Z")) / "run" / "gunicorn.sock"
+    assert str(socket.readlink()) == f"{target.runtime_dir}/20260103T000000Z.sock"
+    # Started and found healthy before the switch; the original stopped after it.
+    assert serving == ["20260103T000000Z"]
+    assert helper_calls(target) == [
+        "install-programs 20260103T000000Z",
+        "remove-programs 20260102T000000Z",
+    ]
+    assert not Path(f"{target.root}/deploy.lock").is_symlink()
+
+
+def test_a_restart_that_fails_its_health_check_leaves_the_current_release_serving(
+    c, target, serving, monkeypatch
+):
+    def unhealthy(c, target, release, **_):
+        raise DeployError(f"the health check of release {release} failed")
+
+    monkeypatch.setattr(remote, "check_health", unhealthy)
+    with pytest.raises(DeployError, match="health check of release 20260103T000000Z"):
+        workflow.restart(c, target, log=lambda line: None)
+    assert remote.current(c, target) == "20260102T000000Z"
+    assert remote.releases(c, target) == ["20260101T000000Z", "20260102T000000Z"]
+    assert helper_calls(target) == [
+        "install-programs 20260103T000000Z",
+        "remove-programs 20260103T000000Z",
+    ]
+
+
+def test_a_restart_from_a_machine_whose_clock_is_behind_is_refused(c, target, serving, monkeypatch):
+    monkeypatch.setattr(remote, "release_name", lambda: "20260102T000000Z")
+    with pytest.raises(DeployError, match="is this machine's clock behind"):
+        workflow.restart(c, target, log=lambda line: None)
+    assert remote.releases(c, target) == ["20260101T000000Z", "20260102T000000Z"]
+    assert helper_calls(target) == []

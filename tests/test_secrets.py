@@ -81,3 +81,50 @@ def test_without_the_password_nothing_is_read(tmp_path):
     done = secrets(tmp_path, "names", "web1", password_file=tmp_path / "elsewhere")
     assert done.returncode == 1
     assert f"no vault password in {tmp_path / 'elsewhere'}" in done.stderr
+
+
+def test_a_rotation_gives_new_values_and_keeps_what_the_running_app_needs_until_retired(tmp_path):
+    secrets(tmp_path, "init", "web1")
+    vault = tmp_path / "host_vars" / "web1" / "vault.yml"
+    password = (tmp_path / "vault-password").read_bytes().strip()
+    before = opened(vault, password)
+    every = ["postgresql", "redis", "rabbitmq", "django_secret_key"]
+    done = secrets(tmp_path, "rotate", "web1", *every)
+    assert done.returncode == 0, done.stderr
+    during = opened(vault, password)
+    for name in ("postgresql", "redis", "rabbitmq"):
+        assert during[f"vault_{name}_password"] != before[f"vault_{name}_password"]
+    assert during["vault_django_secret_key"] != before["vault_django_secret_key"]
+    # PostgreSQL and RabbitMQ keep one password per user: the app moves to its other login.
+    assert during["vault_postgresql_alternate"] is during["vault_rabbitmq_alternate"] is True
+    assert during["vault_redis_previous_password"] == before["vault_redis_password"]
+    assert during["vault_django_secret_key_fallback"] == before["vault_django_secret_key"]
+    assert during["vault_rotation"] == sorted(every)
+    # Run again (after a failed step), it carries on rather than rotate again.
+    again = secrets(tmp_path, "rotate", "web1", *every)
+    assert "under way: carrying on with it" in again.stdout
+    assert opened(vault, password) == during
+    assert secrets(tmp_path, "retire", "web1").returncode == 0
+    after = opened(vault, password)
+    assert "vault_rotation" not in after
+    assert "vault_redis_previous_password" not in after
+    assert after["vault_django_secret_key_fallback"] == before["vault_django_secret_key"]
+    # The next rotation moves the app back to its first login.
+    secrets(tmp_path, "rotate", "web1", "postgresql")
+    assert opened(vault, password)["vault_postgresql_alternate"] is False
+
+
+def test_a_rotation_of_unknown_secrets_or_beside_another_is_refused(tmp_path):
+    secrets(tmp_path, "init", "web1")
+    vault = tmp_path / "host_vars" / "web1" / "vault.yml"
+    before = vault.read_bytes()
+    unknown = secrets(tmp_path, "rotate", "web1", "redis", "mysql")
+    assert unknown.returncode == 1
+    assert "no secret named mysql: name one or more of postgresql, redis" in unknown.stderr
+    assert vault.read_bytes() == before
+    secrets(tmp_path, "rotate", "web1", "redis")
+    other = secrets(tmp_path, "rotate", "web1", "rabbitmq")
+    assert other.returncode == 1
+    assert "a rotation of redis on web1 is under way: finish it first (make rotate-secrets" in (
+        other.stderr
+    )

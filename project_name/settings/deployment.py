@@ -20,6 +20,8 @@ env = Env(purpose="The deployment settings")
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+# The key before the last rotation (provisioning/secrets): what it signed stays valid.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 _database_url = env.str("DATABASE_URL")

@@ -3,7 +3,8 @@
 provisioning/test/run starts the lab (provisioning/test/lab) and runs these
 tests on its controller side. They tell one story, in the order of STORY, each
 building on what the previous ones left: the lab's network, provisioning,
-deploys (good, broken on purpose, under load, rolled back), a reboot, and the
+deploys (good, broken on purpose, under load, rolled back), secrets rotated
+under load, a reboot, attacks, and the
 server checks shown to fail when what they check is broken. Tests marked
 ``every_suite`` are the part CI also runs on the other Debian release.
 
@@ -30,6 +31,7 @@ STORY = (
     "test_provisioning.py",
     "test_hardening.py",
     "test_deploy.py",
+    "test_secrets.py",
     "test_reboot.py",
     "test_attacks.py",
     "test_checks.py",

@@ -10,7 +10,8 @@ import pytest
 from .conftest import NAME, WEB, check_lines, check_server
 
 ENV = f"/etc/{NAME}/env"
-REDIS_PASSWORD = "\"$(sed -n 's/^requirepass //p' /etc/redis/redis.conf)\""
+# redis.conf holds only its hash: the password is the app's, in its URL.
+REDIS_PASSWORD = f"\"$(sed -n 's|^REDIS_URL=redis://:\\(.*\\)@.*|\\1|p' {ENV})\""
 # (what is broken, the shell command on the server that breaks it, the checks that must fail)
 BREAKAGES = [
     ("env file readable by all", f"chmod 0644 {ENV}", ["env file is mode 0640"]),
