@@ -10,7 +10,7 @@ strategy:
 - warm deploy: the same again (requirements unchanged);
 - rollback to the previous release;
 - a deploy and a rollback again, while a load generator keeps requesting
-  /health/ and /api/articles/ through nginx: failed requests and the longest
+  /health/ and /api/articles/ through nginx over HTTPS: failed requests and the longest
   time without a successful response.
 
 "ours" is deploy/workflow.py: start the new release beside the old one,
@@ -36,7 +36,7 @@ from deploy import remote, workflow
 from deploy.build import build
 from deploy.hostkeys import verify_host_keys
 from fabfile import TARGETS
-from tests.e2e.lab import LAB, Lab
+from tests.e2e.lab import ACME_ROOT, LAB, Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 # Requested through the web server's nginx during the deploys and rollbacks under load.
@@ -110,8 +110,9 @@ def reset(c, target):
 
 def under_load(action, server):
     """((seconds, until switch), load report) of ``action(log)``, pages requested all along."""
-    pages = [f"http://{server.address}{path}" for path in PAGES]
-    with Background(pages, host=server.name) as load:
+    # Over HTTPS, as visitors come: the certificate is the lab's ACME CA's.
+    pages = [f"https://{server.name}{path}" for path in PAGES]
+    with Background(pages, connect=server.address, cafile=ACME_ROOT) as load:
         time.sleep(1)  # the load is steady before the action starts
         seconds = Clock().time(action)
         time.sleep(1)

@@ -1,7 +1,7 @@
 """Keep requesting pages and count what failed: the load a deploy must not disturb.
 
-    python -m benchmarks.load http://127.0.0.1/health/ http://127.0.0.1/api/articles/ \\
-        [--host NAME] [--concurrency 4] [--duration SECONDS]
+    python -m benchmarks.load https://example.com/health/ https://example.com/api/articles/ \\
+        [--connect ADDRESS] [--cafile PEM] [--concurrency 4] [--duration SECONDS]
 
 Runs until --duration has passed or it gets SIGTERM/SIGINT, then prints one
 JSON object: requests made, failed ones (connection errors, timeouts, any
@@ -9,6 +9,9 @@ status but 200) with the first few reasons, the longest time without a
 successful response, and how many responses each app version served (from
 the "version" field of /health/). Every request opens a new connection, as
 most clients do, so nginx's handling of new connections is measured too.
+--connect sends every request to ADDRESS instead of the address the URL's
+name resolves to, still for that name (Host header, TLS server name and
+certificate check); --cafile trusts the CA in PEM besides the system's.
 Standard library only: it runs wherever the project's Python does.
 """
 
@@ -16,6 +19,8 @@ import argparse
 import http.client
 import json
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -69,13 +74,31 @@ class Tally:
             }
 
 
-def fetch(url, host):
-    """(status, body) of one GET on a fresh connection."""
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to ``address`` for the URL's name: its SNI, certificate check and Host."""
+
+    def __init__(self, name, address, port, **options):
+        super().__init__(name, port, **options)
+        self.address = address
+
+    def connect(self):
+        plain = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(plain, server_hostname=self.host)
+
+
+def fetch(url, connect=None, context=None):
+    """(status, body) of one GET on a fresh connection (and TLS session)."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
+    address = connect or parts.hostname
+    if parts.scheme == "https":
+        connection = PinnedHTTPSConnection(
+            parts.hostname, address, parts.port or 443, context=context, timeout=TIMEOUT
+        )
+    else:
+        connection = http.client.HTTPConnection(address, parts.port or 80, timeout=TIMEOUT)
     try:
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request("GET", path, headers={"Host": host or parts.netloc})
+        connection.request("GET", path, headers={"Host": parts.netloc})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -90,13 +113,13 @@ def version_of(body):
     return value.get("version") if isinstance(value, dict) else None
 
 
-def keep_requesting(urls, host, tally, stop):
+def keep_requesting(urls, connect, context, tally, stop):
     turn = 0
     while not stop.is_set():
         url = urls[turn % len(urls)]
         turn += 1
         try:
-            status, body = fetch(url, host)
+            status, body = fetch(url, connect, context)
         except (OSError, http.client.HTTPException) as error:
             tally.failure(url, f"{type(error).__name__}: {error}")
             continue
@@ -112,10 +135,11 @@ class Background:
     # A bound on every run, in seconds: a caller that never stops it stops anyway.
     LONGEST = 900
 
-    def __init__(self, urls, host=None, concurrency=4):
+    def __init__(self, urls, connect=None, cafile=None, concurrency=4):
         self.command = [sys.executable, "-m", "benchmarks.load", *urls]
         self.command += [f"--concurrency={concurrency}", f"--duration={self.LONGEST}"]
-        self.command += [f"--host={host}"] if host else []
+        self.command += [f"--connect={connect}"] if connect else []
+        self.command += [f"--cafile={cafile}"] if cafile else []
         self.report = None
 
     def __enter__(self):
@@ -141,7 +165,8 @@ class Background:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("urls", nargs="+", help="pages to request, in turn")
-    parser.add_argument("--host", help="Host header (default: the URL's)")
+    parser.add_argument("--connect", help="the address to send requests to (default: the URL's)")
+    parser.add_argument("--cafile", help="a CA certificate (PEM) to trust besides the system's")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--duration", type=float, help="seconds; default: until SIGTERM")
     args = parser.parse_args(argv)
@@ -150,8 +175,13 @@ def main(argv=None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     tally = Tally()
+    context = ssl.create_default_context()
+    if args.cafile:
+        context.load_verify_locations(args.cafile)
     threads = [
-        threading.Thread(target=keep_requesting, args=(args.urls, args.host, tally, stop))
+        threading.Thread(
+            target=keep_requesting, args=(args.urls, args.connect, context, tally, stop)
+        )
         for _ in range(args.concurrency)
     ]
     for thread in threads:

@@ -59,8 +59,7 @@ upstream acme_shop_app {
     server unix:/srv/acme_shop/current/run/gunicorn.sock fail_timeout=0;
 }
 server {
-    listen 80;
-    listen [::]:80;
+    include /etc/nginx/acme_shop/listen.conf;
     server_name example.com www.example.com;
     disable_symlinks if_not_owner from=$document_root;
     location /static/ { alias /srv/acme_shop/current/staticfiles/; expires 7d; }
@@ -244,18 +243,16 @@ def test_refused_release_names(release):
 
 def test_the_rendered_site_is_accepted(config):
     directives = deploy_helper.check_site(config, SITE)
-    assert [d.name for d in directives][:4] == ["upstream", "server", "server", "listen"]
+    assert [d.name for d in directives][:4] == ["upstream", "server", "server", "include"]
     proxy_pass = next(d for d in directives if d.name == "proxy_pass")
     assert proxy_pass.args == ["http://acme_shop_app"]
     assert proxy_pass.context == ("server", "location")
-    assert proxy_pass.line == 16
+    assert proxy_pass.line == 15
 
 
 @pytest.mark.parametrize(
     "server_body",
     [
-        "listen 443 ssl; http2 on; ssl_certificate /etc/letsencrypt/live/example.com/cert.pem;",
-        "ssl_certificate_key /etc/ssl/private/example.key; ssl_dhparam /etc/nginx/acme_shop/dh;",
         "include /etc/nginx/snippets/ssl-params.conf; include /etc/nginx/acme_shop/extra.conf;",
         "access_log off; error_log /var/log/nginx/acme_shop-error.log warn;",
         "access_log /var/log/nginx/acme_shop.access.log combined buffer=32k;",
@@ -268,7 +265,8 @@ def test_the_rendered_site_is_accepted(config):
     ],
 )
 def test_accepted_site_variants(config, server_body):
-    deploy_helper.check_site(config, "server {\n" + server_body + "\n}\n")
+    site = "server {\n" + LISTEN + server_body + "\n}\n"
+    deploy_helper.check_site(config, site)
 
 
 def test_map_entries_are_not_directives(config):
@@ -278,12 +276,15 @@ def test_map_entries_are_not_directives(config):
 
 
 def test_a_hash_inside_quotes_does_not_start_a_comment(config):
-    site = 'server {\n  add_header X-A "one # two";  # a comment; with load_module\n}\n'
+    comment = '  add_header X-A "one # two";  # a comment; with load_module\n'
+    site = "server {\n" + comment + LISTEN + "}\n"
     add_header = deploy_helper.check_site(config, site)[1]
     assert add_header.args == ["X-A", "one # two"]
 
 
 REVIEWED = "nginx's master process runs as root, so the helper allows only a reviewed list"
+LISTEN = "include /etc/nginx/acme_shop/listen.conf;\n"
+PROVISIONINGS = "is provisioning's (roles/tls): the site takes where it listens and its TLS"
 
 
 @pytest.mark.parametrize(
@@ -313,11 +314,17 @@ REVIEWED = "nginx's master process runs as root, so the helper allows only a rev
         ("server { root $document_root; }", "root '$document_root'"),
         ("server { alias /srv/acme_shop/../../etc/; }", "alias '/srv/acme_shop/../../etc/'"),
         ("server { alias /var/lib/acme_shop/media/../../../etc; }", "alias '/var/lib/acme_shop"),
-        ("server { ssl_certificate_key /root/key.pem; }", "ssl_certificate_key '/root/key.pem'"),
-        ("server { ssl_certificate $x; }", "ssl_certificate '$x': root reads it"),
-        ("server { ssl_certificate /etc/ssl/../shadow; }", "ssl_certificate '/etc/ssl/../shadow'"),
-        ("server { ssl_dhparam data:x; }", "ssl_dhparam 'data:x'"),
-        ("server { listen unix:/etc/x.sock; }", "listen 'unix:/etc/x.sock': the root master"),
+        ("server { ssl_certificate_key /root/key.pem; }", "ssl_certificate_key " + PROVISIONINGS),
+        ("server { ssl_protocols TLSv1 TLSv1.1; }", "ssl_protocols " + PROVISIONINGS),
+        ("server { listen 8080; }", "listen " + PROVISIONINGS),
+        ("server { listen unix:/etc/x.sock; }", "listen " + PROVISIONINGS),
+        ("server { http2 on; }", "http2 " + PROVISIONINGS),
+        ("server { set_real_ip_from 0.0.0.0/0; }", "set_real_ip_from " + PROVISIONINGS),
+        (
+            LISTEN.join(["server {", "}\nserver {\n server_name other; }"]),
+            "line 3: server does not include /etc/nginx/acme_shop/listen.conf",
+        ),
+        ("server { location / { include /etc/nginx/acme_shop/listen.conf; } }", "line 1: server"),
         ("server { proxy_pass http://unix:/etc/x.sock:/; }", "proxy_pass 'http://unix:/etc/x"),
         ("server { proxy_pass http://UNIX:/var/run/x.sock; }", "a unix: socket must be under"),
         ("upstream a { server unix:/tmp/x.sock; }", "server 'unix:/tmp/x.sock': a unix: socket"),
@@ -347,7 +354,7 @@ def test_refused_sites(config, site, message):
 
 def test_a_directive_refused_in_a_site_names_its_line(config):
     site = SITE.replace("proxy_redirect off;", "proxy_redirect off;\n        lua_code_cache off;")
-    with pytest.raises(deploy_helper.Refused, match=r"^nginx site line 16: lua_code_cache is"):
+    with pytest.raises(deploy_helper.Refused, match=r"^nginx site line 15: lua_code_cache is"):
         deploy_helper.check_site(config, site)
 
 

@@ -12,6 +12,14 @@ def test_check_passes():
 def test_check_deploy_has_no_warning_under_deployment_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **deployment_environ())
     assert result.returncode == 0, result.stderr
+    # HSTS starts without subdomains and preload, which check --deploy asks for.
+    assert "System check identified no issues (2 silenced)." in result.stdout
+    raised = deployment_environ(
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        DJANGO_SECURE_HSTS_PRELOAD="true",
+    )
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **raised)
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 

@@ -32,6 +32,12 @@ print(json.dumps(dict(
     ROOT_LEVEL=s.LOGGING["root"]["level"],
     BROKER=s.CELERY_BROKER_URL,
     EAGER=s.CELERY_TASK_ALWAYS_EAGER,
+    HTTPS=[getattr(s, name, None) for name in (
+        "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"
+    )],
+    HSTS=[getattr(s, name, None) for name in (
+        "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD"
+    )],
 )))
 """
 
@@ -187,6 +193,16 @@ def test_an_error_inside_local_settings_is_not_hidden(tmp_path):
     result = load(tmp_path, files)
     assert result.returncode != 0
     assert "module_that_does_not_exist" in result.stderr
+
+
+def test_https_starts_with_a_short_hsts_and_one_setting_decides_redirect_and_cookies(tmp_path):
+    report, _ = loaded(tmp_path, **deployment_environ())
+    assert report["HTTPS"] == [True, True, True]
+    assert report["HSTS"] == [86400, False, False]
+    # A server tried out over plain HTTP: no redirect, and cookies a browser
+    # sends back over HTTP, so the admin login works.
+    report, _ = loaded(tmp_path / "plain", **deployment_environ(DJANGO_SECURE_SSL_REDIRECT="false"))
+    assert report["HTTPS"] == [False, False, False]
 
 
 @pytest.mark.parametrize("value", ["maybe", "2"])

@@ -1,11 +1,13 @@
 """End to end: a generated project's own `make e2e`, on the lab's throw-away Debian servers.
 
 `make e2e` (provisioning/test/run) boots servers with systemd as PID 1, each in
-a network namespace of its own, then runs the project's tests/e2e on them:
-provisioning twice, the service checks, deploys under load (good, broken on
-purpose, rolled back, two at once), a reboot, and the server checks broken one
-by one. The whole story runs on Debian 12; on Debian 13 the scenarios marked
-every_suite (the lab, provisioning, a deploy and a reboot), from a cache of
+a network namespace of its own, beside an ACME CA (Pebble), then runs the
+project's tests/e2e on them: provisioning twice, the service checks, deploys
+under load (good, broken on purpose, rolled back, two at once), HTTPS with the
+CA's certificates, secrets rotated under load, a reboot, attacks, and the
+server checks broken one by one. The whole story runs on Debian 12; on Debian
+13 the scenarios marked every_suite (the lab, provisioning, a deploy, HTTPS
+and a reboot), from a cache of
 server file systems made anew, so the cold path is proven on every run too.
 Needs root; .ci/run runs it.
 """
@@ -59,6 +61,10 @@ def test_make_e2e_runs_the_whole_story_on_debian_12(project):
         "a second run changes nothing",
         "a deploy under load fails no request",
         "rollback serves the previous version under load",
+        "the site serves https with a certificate from the acme ca",
+        "a forced renewal under load fails no request",
+        "testssl finds nothing of medium severity or above",
+        "rotating every secret fails no request and the old values are refused",
         "a rebooted server serves the same release through nginx",
         "every check was seen failing",
     ):
@@ -77,6 +83,7 @@ def test_make_e2e_provisions_deploys_and_reboots_on_debian_13_from_a_cold_cache(
         "servers boot debian with systemd as pid 1",
         "a second run changes nothing",
         "a first deploy serves health and the api through nginx",
+        "the site serves https with a certificate from the acme ca",
         "a rebooted server serves the same release through nginx",
     ):
         assert expected in scenarios, scenarios

@@ -1,12 +1,14 @@
 """Checks a provisioned server as the app will use it, and as an intruder would try it.
 
     lab exec web1 python provisioning/test/check_server.py --server 127.1.0.11 \\
-        --ssh-key KEY --known-hosts FILE --app NAME [--site NAME]
+        --ssh-key KEY --known-hosts FILE --app NAME [--site NAME [--ca-file PEM]]
 
 Runs inside the server's network namespace (its services listen on its own
 loopback). Reads the app's env file over SSH, connects to PostgreSQL, Redis
 and RabbitMQ with the credentials it holds, and tries the logins that must be
-refused. With --site, also asks nginx for the site and for an unknown name.
+refused. With --site, also asks nginx for the site over HTTPS (its
+certificate checked, against --ca-file if given) and plain HTTP, and for an
+unknown name.
 Prints one line per check ("check: ok|FAIL DESCRIPTION", then " | ERROR" when
 the check raised one) and exits 1 when any failed. A refusal counts only
 when the service says so (an authentication or access error): a reset, a
@@ -16,6 +18,7 @@ timeout or a missing database is not a refusal.
 import argparse
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,7 +32,7 @@ LOOPBACK = "127.0.0.1"
 # /proc/net/tcp{,6} addresses: hex, in the kernel's byte order (x86: reversed words).
 LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
 LISTEN = "0A"
-PUBLIC_PORTS = {22, 80}
+PUBLIC_PORTS = {22, 80, 443}
 
 Check = tuple[str, Callable[[], bool]]
 
@@ -173,19 +176,45 @@ def rabbitmq_checks(env: dict) -> Iterator[Check]:
     )
 
 
-def site_checks(site: str) -> Iterator[Check]:
+def site_checks(site: str, ca_file: str | None) -> Iterator[Check]:
+    request = f"GET /health/ HTTP/1.1\r\nHost: {site}\r\nConnection: close\r\n\r\n".encode()
+
     def ask(host: str) -> bytes:
         with socket.create_connection((LOOPBACK, 80), timeout=5) as web:
-            web.sendall(
-                f"GET /health/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-            )
+            web.sendall(request.replace(site.encode(), host.encode(), 1))
             return web.recv(1024)
 
-    yield f"nginx: the site answers for {site}", lambda: ask(site).startswith(b"HTTP/1.1 200 ")
+    def ask_tls(host: str) -> bytes:
+        context = ssl.create_default_context(cafile=ca_file)
+        with (
+            socket.create_connection((LOOPBACK, 443), timeout=5) as plain,
+            context.wrap_socket(plain, server_hostname=host) as web,
+        ):
+            web.sendall(request.replace(site.encode(), host.encode(), 1))
+            return web.recv(1024)
+
+    yield (
+        f"nginx: the site answers over HTTPS for {site}, with a valid certificate",
+        lambda: ask_tls(site).startswith(b"HTTP/1.1 200 "),
+    )
+    yield (
+        f"nginx: plain HTTP for {site} is redirected to HTTPS",
+        lambda: (
+            ask(site).startswith(b"HTTP/1.1 301 ")
+            and f"\r\nLocation: https://{site}/health/\r\n".encode() in ask(site)
+        ),
+    )
     # nginx's 444: close the connection without a word.
     yield (
         "nginx: connections for unknown host names are closed unanswered",
         lambda: ask("unknown.example") == b"",
+    )
+    # No certificate is shown for a name the site does not serve.
+    yield (
+        "nginx: TLS handshakes for unknown host names are refused",
+        lambda: refused(
+            lambda: ask_tls("unknown.example"), ssl.SSLError, saying="UNRECOGNIZED_NAME"
+        ),
     )
 
 
@@ -220,7 +249,7 @@ def checks(options) -> Iterator[Check]:
 
     yield "only ssh and nginx listen beyond loopback", lambda: not exposed()
     if options.site:
-        yield from site_checks(options.site)
+        yield from site_checks(options.site, options.ca_file)
 
 
 def main() -> None:
@@ -230,6 +259,7 @@ def main() -> None:
     parser.add_argument("--known-hosts", required=True)
     parser.add_argument("--app", required=True, help="the app's name: user, role, database")
     parser.add_argument("--site", help="a server name the deployed site answers to")
+    parser.add_argument("--ca-file", help="the CA certificate (PEM) the site's chains to")
     options = parser.parse_args()
     failed = 0
     for description, check in checks(options):

@@ -3,8 +3,8 @@
 provisioning/test/run starts the lab (provisioning/test/lab) and runs these
 tests on its controller side. They tell one story, in the order of STORY, each
 building on what the previous ones left: the lab's network, provisioning,
-deploys (good, broken on purpose, under load, rolled back), secrets rotated
-under load, a reboot, attacks, and the
+deploys (good, broken on purpose, under load, rolled back), HTTPS from the
+lab's ACME CA, secrets rotated under load, a reboot, attacks, and the
 server checks shown to fail when what they check is broken. Tests marked
 ``every_suite`` are the part CI also runs on the other Debian release.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab import NAME, PROJECT_ROOT, WORK, Lab, Server
+from .lab import ACME_ROOT, NAME, PROJECT_ROOT, WORK, Lab, Server
 
 HERE = Path(__file__).resolve().parent
 STORY = (
@@ -31,6 +31,7 @@ STORY = (
     "test_provisioning.py",
     "test_hardening.py",
     "test_deploy.py",
+    "test_https.py",
     "test_secrets.py",
     "test_reboot.py",
     "test_attacks.py",
@@ -124,6 +125,8 @@ def run(
             [str(part) for part in command],
             cwd=cwd,
             env=environ,
+            # Nothing here reads input: a command that waits for it sees its end.
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -166,6 +169,21 @@ class Provisioning:
     failed: int
 
 
+def lab_vars(lab: Lab) -> Path:
+    """A file of the variables provisioning needs in the lab, for --extra-vars=@FILE.
+
+    Certificates come from the lab's ACME CA, whose own HTTPS certificate the
+    server must trust to reach it.
+    """
+    path = WORK / "lab-vars.json"
+    values = {
+        "tls_acme_directory": lab.acme_directory,
+        "tls_acme_ca_certificate": lab.acme_ca_certificate.read_text(),
+    }
+    path.write_text(json.dumps(values))
+    return path
+
+
 def provision(
     lab: Lab,
     log: str,
@@ -184,8 +202,7 @@ def provision(
         root / "provisioning" / "provision_all",
         f"--inventory={lab.inventory}",
         f"--limit={WEB}",
-        # No certificate on the test server: plain HTTP.
-        "--extra-vars=app_ssl_redirect=false",
+        f"--extra-vars=@{lab_vars(lab)}",
         *([f"--extra-vars={json.dumps(extra_vars)}"] if extra_vars else []),
     ]
     result = run(
@@ -232,7 +249,7 @@ def check_server(lab: Lab, server: Server, site: str | None = None) -> subproces
         f"--ssh-key={lab.ssh_key}",
         f"--known-hosts={lab.known_hosts}",
         f"--app={NAME}",
-        *([f"--site={site}"] if site else []),
+        *([f"--site={site}", f"--ca-file={ACME_ROOT}"] if site else []),
     ]
     return lab.on(server, *map(str, command), check=False)
 

@@ -8,9 +8,12 @@ controller side (``lab exec controller ...``), which reaches every server.
 import http.client
 import json
 import os
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks.load import PinnedHTTPSConnection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NAME = "{{ project_name }}"
@@ -18,6 +21,13 @@ WORK = Path(os.environ.get("E2E_WORK", f"/var/tmp/{NAME}-e2e"))  # noqa: S108 --
 LAB = PROJECT_ROOT / "provisioning" / "test" / "lab"
 # Longest a lab command may take: a reboot waits for shutdown and boot.
 LAB_TIMEOUT = 300
+# The root of the certificates the lab's ACME CA (Pebble) issues; new at every lab up.
+ACME_ROOT = WORK / "acme" / "root.pem"
+
+
+def tls_context() -> ssl.SSLContext:
+    """Verifies certificates from the lab's ACME CA, and their names, as a browser would."""
+    return ssl.create_default_context(cafile=ACME_ROOT)
 
 
 @dataclass(frozen=True)
@@ -30,14 +40,21 @@ class Server:
         """The SSH destination of its root user, as Fabric and ssh take it."""
         return f"root@{self.address}"
 
-    def get(self, path: str, host: str | None = None) -> tuple[int, bytes, list]:
-        """(status, body, header pairs) of GET ``path`` through its nginx on port 80.
+    def get(self, path: str, host: str | None = None, https=True) -> tuple[int, bytes, list]:
+        """(status, body, header pairs) of GET ``path`` through its nginx.
 
-        The Host header is the server's name (its site's server_name) unless ``host``.
+        Over HTTPS, the certificate checked against the lab's ACME CA, for the
+        server's name (its site's server_name) unless ``host``; ``https=False``:
+        plain HTTP on port 80.
         """
-        connection = http.client.HTTPConnection(self.address, 80, timeout=10)
+        name = host or self.name
+        connection = (
+            PinnedHTTPSConnection(name, self.address, 443, context=tls_context(), timeout=10)
+            if https
+            else http.client.HTTPConnection(self.address, 80, timeout=10)
+        )
         try:
-            connection.request("GET", path, headers={"Host": host or self.name})
+            connection.request("GET", path, headers={"Host": name})
             response = connection.getresponse()
             return response.status, response.read(), response.getheaders()
         finally:
@@ -66,6 +83,9 @@ class Lab:
         self.ssh_key = described["ssh_key"]
         self.known_hosts = described["known_hosts"]
         self.controller = described["controller"]["address"]
+        # The ACME CA: its directory URL, and the certificate of its own HTTPS.
+        self.acme_directory = described["acme"]["directory"]
+        self.acme_ca_certificate = Path(described["acme"]["ca_certificate"])
         self.servers = {
             name: Server(name, server["address"]) for name, server in described["servers"].items()
         }

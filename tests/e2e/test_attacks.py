@@ -9,13 +9,15 @@ attempts left. The deploy user, in turn, reaches root only through the deploy
 helper, which refuses what would make root run or write anything else.
 """
 
-import http.client
 import json
 import shlex
 
 import pytest
 
+from benchmarks.load import PinnedHTTPSConnection
+
 from .conftest import DEPLOY, NAME, WORK, provision
+from .lab import tls_context
 
 ROOT = f"/srv/{NAME}"
 ENV = f"/etc/{NAME}/env"
@@ -25,6 +27,8 @@ HELPER = f"/usr/local/lib/{NAME}/deploy_helper.py"
 # What an attack that worked would leave: on the server as root, and on the
 # machine that deploys (here: the controller, which runs fab).
 SERVER_MARKER = "/root/attack-marker"
+# What every site includes: provisioning's listeners and certificate (roles/tls).
+LISTEN_CONF = f"/etc/nginx/{NAME}/listen.conf"
 CONTROLLER_MARKER = WORK / "attack-marker"
 # A Jinja2 template that runs a shell command wherever it is rendered.
 OPEN, CLOSE = "{" * 2, "}" * 2
@@ -141,9 +145,18 @@ HELPER_REFUSALS = [
     (
         "a site whose log root would write",
         "install-site",
-        "server { listen 80; access_log " + SERVER_MARKER + "; }\n",
+        "server { include " + LISTEN_CONF + "; access_log " + SERVER_MARKER + "; }\n",
     ),
-    ("a site serving root's files", "install-site", "server { listen 80; root /root; }\n"),
+    (
+        "a site serving root's files",
+        "install-site",
+        "server { include " + LISTEN_CONF + "; root /root; }\n",
+    ),
+    (
+        "a site with TLS 1.0",
+        "install-site",
+        "server { include " + LISTEN_CONF + "; ssl_protocols TLSv1 TLSv1.2; }\n",
+    ),
 ]
 
 
@@ -209,7 +222,9 @@ def test_an_env_value_with_a_newline_is_refused_naming_it(lab, web, project):
 
 def post_token(web, username: str) -> tuple[int, dict]:
     """(status, headers) of a token login with a wrong password, through nginx."""
-    connection = http.client.HTTPConnection(web.address, 80, timeout=10)
+    connection = PinnedHTTPSConnection(
+        web.name, web.address, 443, context=tls_context(), timeout=10
+    )
     try:
         body = json.dumps({"username": username, "password": "wrong"})
         headers = {"Host": web.name, "Content-Type": "application/json"}

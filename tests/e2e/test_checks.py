@@ -72,6 +72,19 @@ BREAKAGES = [
         ["RabbitMQ: the app's user logs in"],
     ),
     (
+        "plain HTTP redirected for a moment only",
+        f"sed -i 's/return 301 https/return 302 https/' /etc/nginx/conf.d/{NAME}-tls.conf"
+        " && systemctl reload nginx",
+        ["nginx: plain HTTP for"],
+    ),
+    (
+        "the site's certificate shown for any name",
+        f"sed -i 's|ssl_reject_handshake on;|ssl_certificate /etc/letsencrypt/live/{NAME}/"
+        f"fullchain.pem; ssl_certificate_key /etc/letsencrypt/live/{NAME}/privkey.pem;|'"
+        f" /etc/nginx/conf.d/{NAME}-tls.conf && systemctl reload nginx",
+        ["nginx: TLS handshakes for unknown"],
+    ),
+    (
         "no default server in nginx",
         "rm /etc/nginx/conf.d/default-server.conf && systemctl reload nginx",
         ["nginx: connections for unknown host names"],

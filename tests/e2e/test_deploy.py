@@ -14,6 +14,7 @@ import pytest
 from benchmarks.load import Background
 
 from .conftest import NAME, PROJECT_ROOT, check_lines, check_server, provision
+from .lab import ACME_ROOT
 
 CHANGED_SITE_PATH = "/e2e-site-changed"
 # Single braces only: startproject renders this file with Django's template engine.
@@ -35,8 +36,8 @@ class Load(Background):
     """Pages requested through the server's nginx until the block ends; the report after."""
 
     def __init__(self, server):
-        urls = [f"http://{server.address}{path}" for path in ("/health/", "/api/articles/")]
-        super().__init__(urls, host=server.name)
+        urls = [f"https://{server.name}{path}" for path in ("/health/", "/api/articles/")]
+        super().__init__(urls, connect=server.address, cafile=ACME_ROOT)
 
 
 def deploy_under_load(project, check=True):
@@ -65,11 +66,11 @@ def test_a_first_deploy_serves_health_and_the_api_through_nginx(project, web):
             assert names.count(header) == 1, pairs
 
 
-def test_nginx_serves_the_site_and_closes_connections_for_unknown_names(project, lab, web):
+def test_nginx_serves_the_site_over_https_and_refuses_unknown_names(project, lab, web):
     result = check_server(lab, web, site=web.name)
     checks = check_lines(result)
     site_checks = {name: passed for name, passed in checks.items() if name.startswith("nginx")}
-    assert len(site_checks) == 2 and all(site_checks.values()), result.stdout
+    assert len(site_checks) == 4 and all(site_checks.values()), result.stdout
 
 
 def test_a_server_whose_host_key_is_unknown_is_refused(project, web, tmp_path):
@@ -147,7 +148,9 @@ def test_an_app_that_cannot_start_leaves_the_old_release_serving(project):
 def test_an_nginx_site_that_nginx_refuses_leaves_the_old_release_and_site_serving(project, web):
     # Only the reviewed directives pass the deploy helper; this one has a bad value.
     site = project.root / "conf" / "nginx.conf.j2"
-    broken = site.read_text().replace("listen 80;", "listen 80;\n    client_max_body_size lots;")
+    text = site.read_text()
+    broken = text.replace("    server_name ", "    client_max_body_size lots;\n    server_name ", 1)
+    assert broken != text
     assert_failed_deploy_left_old_release_serving(
         project,
         "An nginx site that nginx refuses",

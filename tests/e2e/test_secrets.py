@@ -21,6 +21,7 @@ from .conftest import (
     VAULT_PASSWORD,
     WEB,
     WORK,
+    lab_vars,
     provision,
     report,
     run,
@@ -51,8 +52,8 @@ def rotate(project, lab, *secrets: str) -> str:
         f"TARGET={project.TARGET}",
         f"SECRETS={' '.join(secrets)}",
         f"INVENTORY={lab.inventory}",
-        # No certificate on the test server: plain HTTP, as provision() runs it.
-        "PROVISION_ARGS=--extra-vars=app_ssl_redirect=false",
+        # The lab's ACME CA, as provision() passes it.
+        f"PROVISION_ARGS=--extra-vars=@{lab_vars(lab)}",
         f"FAB={fab}",
     ]
     with Load(project.server) as load:

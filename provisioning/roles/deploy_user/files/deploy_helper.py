@@ -48,12 +48,14 @@ NGINX_DIRECTIVES = frozenset(
     "client_max_body_size keepalive keepalive_timeout return rewrite try_files limit_req "
     "limit_req_zone limit_req_status limit_conn limit_conn_zone limit_conn_status gzip "
     "gzip_types gzip_static etag allow deny internal error_page charset default_type index "
-    "disable_symlinks if set map real_ip_header set_real_ip_from real_ip_recursive "
-    "access_log error_log include http2 ssl_certificate ssl_certificate_key "
-    "ssl_trusted_certificate ssl_stapling ssl_stapling_verify ssl_protocols ssl_ciphers "
-    "ssl_prefer_server_ciphers ssl_session_timeout ssl_session_cache ssl_session_tickets "
-    "ssl_dhparam resolver".split()
+    "disable_symlinks if set map access_log error_log include resolver".split()
 )
+# Where the site listens, its TLS and whose forwarded headers count are
+# provisioning's (roles/tls): the site includes them from LISTEN_CONF only.
+PROVISIONING_DIRECTIVES = frozenset(
+    "listen http2 set_real_ip_from real_ip_header real_ip_recursive".split()
+)
+LISTEN_CONF = "listen.conf"
 # Words split as nginx's ngx_conf_read_token splits them: its whitespace is only these four
 # (not Unicode's); "#" starts a comment only at a word's start; "${" does not open a block;
 # a backslash takes the next character; a quote or "}" inside a word is part of it.
@@ -63,7 +65,6 @@ NGINX_TOKEN = re.compile(
     r"|(?P<word>(?:\\[\s\S]?|\$\{*|[^ \t\r\n;{\\$\"'])(?:\\[\s\S]?|\$\{*|[^ \t\r\n;{\\$])*)"
 )
 NGINX_ESCAPE = re.compile(r"\\([\s\S])")
-SSL_FILES = ("ssl_certificate", "ssl_certificate_key", "ssl_trusted_certificate", "ssl_dhparam")
 
 
 class Refused(Exception):
@@ -296,6 +297,11 @@ def site_problem(config: Config, d: Directive) -> str | None:
             return f"{arg!r}: only a file in {config.nginx_include_dir} or /etc/nginx/snippets/"
     elif in_map:
         return None
+    elif d.name in PROVISIONING_DIRECTIVES or d.name.startswith("ssl_"):
+        return (
+            "is provisioning's (roles/tls): the site takes where it listens and its TLS from "
+            f"include {listen_conf(config)};"
+        )
     elif d.name not in NGINX_DIRECTIVES:
         return (
             "is not allowed: nginx's master process runs as root, so the helper allows only "
@@ -307,8 +313,6 @@ def site_problem(config: Config, d: Directive) -> str | None:
         after_dir = "$" not in arg or fixed.startswith(tuple(b.rstrip("/") + "/" for b in bases))
         if not (is_under(fixed, *bases) and after_dir and ".." not in arg.split("/")):
             return f"{arg!r}: must be under {config.root} or {config.media_root}"
-    elif d.name == "listen" and unix_path(arg) is not None:
-        return f"{arg!r}: the root master would create that socket; listen on a port"
     elif d.name == "proxy_pass" or (d.name == "server" and d.context[-1:] == ("upstream",)):
         path = unix_path(arg)
         if path is not None and not is_under(path, config.root, config.runtime_dir):
@@ -317,11 +321,27 @@ def site_problem(config: Config, d: Directive) -> str | None:
         log = f"/var/log/nginx/{re.escape(config.project)}[-.a-z0-9]*\\.log"
         if not re.fullmatch(log, arg) and not (d.name == "access_log" and arg == "off"):
             return f"{arg!r}: root opens it: only /var/log/nginx/{config.project}<name>.log"
-    elif d.name in SSL_FILES:
-        bases = ("/etc/letsencrypt/live", "/etc/ssl", config.nginx_include_dir)
-        if "$" in arg or not is_under(arg, *bases) or arg.rstrip("/") in bases:
-            return f"{arg!r}: root reads it: only a file under " + ", ".join(bases)
     return None
+
+
+def listen_conf(config: Config) -> str:
+    return f"{config.nginx_include_dir.rstrip('/')}/{LISTEN_CONF}"
+
+
+def servers_without_listen(config: Config, directives: list[Directive]) -> Iterator[int]:
+    """The lines of the site's server blocks that do not include provisioning's listen.conf.
+
+    Such a server would listen where nginx's default puts it (port 80), beside
+    provisioning's redirect to HTTPS.
+    """
+    server = None
+    for d in [*directives, Directive("", [], (), 0, False)]:  # the sentinel ends the last one
+        if not d.context:
+            if server is not None:
+                yield server
+            server = d.line if d.name == "server" and d.block else None
+        elif d.context == ("server",) and d.name == "include" and d.args == [listen_conf(config)]:
+            server = None
 
 
 def check_site(config: Config, text: str) -> list[Directive]:
@@ -330,6 +350,11 @@ def check_site(config: Config, text: str) -> list[Directive]:
     for d in directives:
         if problem := site_problem(config, d):
             raise Refused(f"nginx site line {d.line}: {d.name} {problem}")
+    for line in servers_without_listen(config, directives):
+        raise Refused(
+            f"nginx site line {line}: server does not include {listen_conf(config)}, where "
+            "provisioning says where the site listens and with which certificate"
+        )
     return directives
 
 
