@@ -218,7 +218,7 @@ def finish(c, target, release):
 
 
 def remove(c, target, release):
-    """Delete a release that never served (or failed serving), and its upload."""
+    """Delete a release that never served, failed serving or a restart replaced; its upload."""
     path = target.release_path(release)
     c.run(f"rm -rf {q(path)} {q(path + UNFINISHED)} {q(path)}.tar.gz", hide=True, warn=True)
 
