@@ -141,6 +141,7 @@ def test_every_script_is_executable():
         "test/lab",
         "test/build-root",
         "test/run",
+        "test/testssl",
     ]:
         assert (PROVISIONING / name).stat().st_mode & 0o100, name
 
