@@ -183,13 +183,17 @@ def unpack(c, target, archive, path, release, sha):
         "unpacking the release",
     )
     stamp = f"{sha} {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
-    socket_path = f"{target.runtime_dir}/{release}.sock"
     run(
         c,
         f"echo {q(stamp)} > {q(path)}/VERSION && mkdir {q(path)}/run && "
-        f"ln -s {q(socket_path)} {q(path)}/run/gunicorn.sock",
+        f"ln -s {q(socket_path(target, release))} {q(path)}/run/gunicorn.sock",
         "writing VERSION",
     )
+
+
+def socket_path(target, release):
+    """Where ``release``'s app server listens, as conf/supervisor.conf.j2 says."""
+    return f"{target.runtime_dir}/{release}.sock"
 
 
 def copy_release(c, target, source, release):
@@ -200,12 +204,11 @@ def copy_release(c, target, source, release):
     ``source``: the same build.
     """
     path = target.release_path(release) + UNFINISHED
-    socket_path = f"{target.runtime_dir}/{release}.sock"
     run(
         c,
         f"cp -al -- {q(target.release_path(source))} {q(path)} && "
         f"rm -f -- {q(path)}/{ROLLED_BACK} && "
-        f"ln -sfn -- {q(socket_path)} {q(path)}/run/gunicorn.sock",
+        f"ln -sfn -- {q(socket_path(target, release))} {q(path)}/run/gunicorn.sock",
         f"copying release {source}",
     )
     finish(c, target, release)

@@ -44,6 +44,12 @@ WEB = "web1"
 DEPLOY = "deploy"
 # The vault password of the story's secrets (provisioning/secrets).
 VAULT_PASSWORD = WORK / "vault-password"
+# What every playbook run of the story needs: the vault's password, and a
+# folder for ssh's connection sockets.
+ANSIBLE_ENV = {
+    "ANSIBLE_SSH_CONTROL_PATH_DIR": f"{WORK}/ssh",
+    "ANSIBLE_VAULT_PASSWORD_FILE": str(VAULT_PASSWORD),
+}
 # A broken service can hang for minutes: every playbook run is bounded.
 PLAYBOOK_TIMEOUT = int(os.environ.get("E2E_PLAYBOOK_TIMEOUT", "900"))
 RECAP = re.compile(r"^(\S+) +: ok=(\d+) +changed=(\d+) +unreachable=(\d+) +failed=(\d+)", re.M)
@@ -205,13 +211,7 @@ def provision(
         f"--extra-vars=@{lab_vars(lab)}",
         *([f"--extra-vars={json.dumps(extra_vars)}"] if extra_vars else []),
     ]
-    result = run(
-        command,
-        PLAYBOOK_TIMEOUT,
-        check=False,
-        ANSIBLE_SSH_CONTROL_PATH_DIR=f"{WORK}/ssh",
-        ANSIBLE_VAULT_PASSWORD_FILE=VAULT_PASSWORD,
-    )
+    result = run(command, PLAYBOOK_TIMEOUT, check=False, **ANSIBLE_ENV)
     (WORK / log).write_text(result.stdout + result.stderr)
     recaps = {host: values for host, *values in RECAP.findall(result.stdout)}
     if must_pass and (result.returncode != 0 or WEB not in recaps):
@@ -278,7 +278,8 @@ class Project:
         self.git("commit", "-q", "-m", message)
         return self.git("rev-parse", "HEAD")
 
-    def fab_command(self, task: str, *args: str, home: Path | None = None, host=None) -> list:
+    def fab_prefix(self, home: Path | None = None, host=None) -> list:
+        """fab with the lab's key (and with ``host``: fab -H HOST), before the task."""
         # HOME: its ~/.ssh/known_hosts holds the lab's host keys, as after add-root.sh.
         return [
             "env",
@@ -286,10 +287,10 @@ class Project:
             VENV_BIN / "fab",
             f"--identity={self.lab.ssh_key}",
             *(["-H", host] if host else []),
-            task,
-            f"--target={self.TARGET}",
-            *args,
         ]
+
+    def fab_command(self, task: str, *args: str, home: Path | None = None, host=None) -> list:
+        return [*self.fab_prefix(home, host), task, f"--target={self.TARGET}", *args]
 
     def fab(self, task: str, *args: str, check=True, home: Path | None = None, host=None):
         """fab TASK --target=e2e ARGS (with ``host``: fab -H HOST, as its login instead)."""
@@ -307,6 +308,10 @@ def project(tmp_path_factory, lab, web, provisioned) -> Project:
         pytest.fail("make e2e deploys the project's last commit, and it has none: commit first")
     root = tmp_path_factory.mktemp("clone") / NAME
     run(["git", "clone", "--quiet", PROJECT_ROOT, root], timeout=120)
+    # A clone holds no collections: they are a download cache, copied since the
+    # lab has no network.
+    collections = "provisioning/.collections"
+    shutil.copytree(PROJECT_ROOT / collections, root / collections)
     fabfile = root / "fabfile.py"
     host = f"{DEPLOY}@{web.address}"
     fabfile.write_text(

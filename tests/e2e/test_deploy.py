@@ -6,14 +6,13 @@ rollback that must not disturb the site: not one request may fail.
 
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from benchmarks.load import Background
 
-from .conftest import NAME, PROJECT_ROOT, check_lines, check_server, provision
+from .conftest import NAME, check_lines, check_server, provision
 from .lab import ACME_ROOT
 
 CHANGED_SITE_PATH = "/e2e-site-changed"
@@ -231,10 +230,7 @@ def test_of_two_deploys_started_at_once_one_is_refused(project, web):
 
 def test_a_second_operator_provisioning_from_a_fresh_clone_changes_nothing(project, lab, web):
     # A clone holds no secret: only the vault in the repository (here beside the
-    # lab's inventory) and its password, which the team shares. The collections
-    # are a download cache: copied, since the lab has no network.
-    collections = "provisioning/.collections"
-    shutil.copytree(PROJECT_ROOT / collections, project.root / collections, dirs_exist_ok=True)
+    # lab's inventory) and its password, which the team shares.
     with Load(web) as load:
         again = provision(lab, "provision-clone.log", root=project.root)
     assert (again.changed, again.failed) == (0, 0), again.output[-3000:]

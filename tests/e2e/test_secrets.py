@@ -8,16 +8,15 @@ the first rotation moves it to the alternate ones, the second back.
 """
 
 import shlex
-import shutil
 
 import yaml
 from ansible.constants import DEFAULT_VAULT_ID_MATCH
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from .conftest import (
+    ANSIBLE_ENV,
     NAME,
     PLAYBOOK_TIMEOUT,
-    PROJECT_ROOT,
     VAULT_PASSWORD,
     WEB,
     WORK,
@@ -41,9 +40,7 @@ def vault(lab) -> dict:
 
 def rotate(project, lab, *secrets: str) -> str:
     """make rotate-secrets in the project's clone, as an operator would run it, under load."""
-    collections = "provisioning/.collections"
-    shutil.copytree(PROJECT_ROOT / collections, project.root / collections, dirs_exist_ok=True)
-    fab = " ".join(map(str, project.fab_command("")[:-2]))
+    fab = " ".join(map(str, project.fab_prefix()))
     command = [
         "make",
         "--no-print-directory",
@@ -57,14 +54,7 @@ def rotate(project, lab, *secrets: str) -> str:
         f"FAB={fab}",
     ]
     with Load(project.server) as load:
-        result = run(
-            command,
-            3 * PLAYBOOK_TIMEOUT,
-            cwd=project.root,
-            check=False,
-            ANSIBLE_SSH_CONTROL_PATH_DIR=f"{WORK}/ssh",
-            ANSIBLE_VAULT_PASSWORD_FILE=VAULT_PASSWORD,
-        )
+        result = run(command, 3 * PLAYBOOK_TIMEOUT, cwd=project.root, check=False, **ANSIBLE_ENV)
     (WORK / f"rotate-{'-'.join(secrets)}.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert load.report["requests"] > 50, load.report
