@@ -14,7 +14,8 @@ from fabric import Connection, task
 from invoke.exceptions import Exit
 from paramiko import SSHException
 
-from deploy import remote, workflow
+from deploy import lock, remote, workflow
+from deploy.build import BuildError
 from deploy.build import build as build_archive
 from deploy.hostkeys import host_key_problem, verify_host_keys
 from deploy.remote import DeployError
@@ -38,6 +39,8 @@ TARGETS = {
         environment="staging",
         requirements="requirements/deployment.txt",
         keep_releases=3,
+        # fab deploy --dirty may try uncommitted changes here.
+        production=False,
     ),
 }
 BUILD_DIR = "dist"
@@ -68,19 +71,22 @@ def each_server(c, target, action):
             raise Exit(f"{server.host}: {problem}") from None
 
 
-@task
-def build(c, target="production"):
-    """Build the release archive for a target into dist/ (tracked files + conf/deploy.map)."""
-    made = build_archive(target_named(target), BUILD_DIR)
+@task(help={"dirty": "build the uncommitted changes too (never for production)"})
+def build(c, target="production", dirty=False):
+    """Build the release archive for a target into dist/ (the commit + conf/deploy.map)."""
+    try:
+        made = build_archive(target_named(target), BUILD_DIR, dirty=dirty)
+    except BuildError as refused:
+        raise Exit(f"build refused: {refused}") from None
     print(f"{made.path}  {made.sha}  sha256:{made.digest}")
     return made
 
 
-@task
-def deploy(c, target="production"):
+@task(help={"dirty": "deploy the uncommitted changes too (never to production)"})
+def deploy(c, target="production", dirty=False):
     """Build and deploy a new release; the old one serves until the new one is healthy."""
     destination = target_named(target)
-    made = build(c, target)
+    made = build(c, target, dirty)
     each_server(c, destination, lambda server: workflow.deploy(server, destination, made))
 
 
@@ -132,6 +138,6 @@ def status(c, target="production"):
 
 @task
 def unlock(c, target="production"):
-    """Break the deploy lock, when a deploy was interrupted and left it behind."""
+    """Stop a deploy lock's holder that hangs; a deploy that ends or is cut off frees it itself."""
     destination = target_named(target)
-    each_server(c, destination, lambda server: remote.unlock(server, destination))
+    each_server(c, destination, lambda server: print(lock.break_lock(server, destination)))

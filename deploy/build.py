@@ -3,8 +3,10 @@
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -18,10 +20,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "{{ project_name }}"
 
 
+class BuildError(Exception):
+    """The checkout cannot be built as asked; the message says why and what to do."""
+
+
 @dataclass(frozen=True)
 class Build:
     path: Path
-    sha: str  # the commit, with "-dirty" when tracked files differ from it
+    sha: str  # the commit, with "-dirty" when the working tree differs from it
     digest: str  # sha256 of the archive
 
 
@@ -82,19 +88,87 @@ def produce(entries, target, root):
             yield entry.dest, render(target, entry.source, root).encode(), entry
 
 
-def build(target, out_dir, root=PROJECT_ROOT):
+def changes(root: Path = PROJECT_ROOT) -> list[str]:
+    """The working tree's differences from the commit, untracked files included (git status)."""
+    return [line for line in git("status", "--porcelain", root=root).splitlines() if line]
+
+
+def check_dirty_allowed(target, changed: list[str], dirty: bool) -> None:
+    """BuildError unless a build with ``changed`` files was asked for, and not for production.
+
+    A release is what a commit holds: an edit never committed, or a new
+    migration never added, would otherwise go live unseen.
+    """
+    shown = "\n  ".join(changed[:10]) + ("\n  ..." if len(changed) > 10 else "")
+    if not dirty:
+        raise BuildError(
+            f"the checkout has changes that are not committed:\n  {shown}\n"
+            "Commit them (or git stash them) and deploy again; to try them on a "
+            "non-production target, deploy with --dirty"
+        )
+    if target.production:
+        raise BuildError(
+            f"target {target.name} is production, which only gets committed builds, and the "
+            f"checkout has changes:\n  {shown}\nCommit them and deploy again"
+        )
+
+
+def missing_migrations(root: Path = PROJECT_ROOT) -> str:
+    """What ``makemigrations --check`` finds missing in the checkout; "" when nothing is.
+
+    Run on development settings with an in-memory database and no services:
+    it compares the models with the migration files only.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith("_URL") and not key.startswith("DJANGO_")
+    }
+    env.update(DJANGO_ENV="development", DATABASE_URL="sqlite://:memory:")
+    done = subprocess.run(  # noqa: S603 -- this checkout's manage, fixed arguments
+        [sys.executable, str(root / "manage"), "makemigrations", "--check", "--dry-run"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode == 0:
+        return ""
+    return (done.stdout + done.stderr).strip() or f"exit status {done.returncode}"
+
+
+def build(target, out_dir, root=PROJECT_ROOT, dirty=False):
     """Write the release archive for ``target`` into ``out_dir``; return a Build.
 
-    The same tracked files and target give the same bytes: entries are
-    sorted, and times and owners come from the commit and deploy.map, never
-    from the machine that builds.
+    The same commit and target give the same bytes: entries are sorted, and
+    times and owners come from the commit and deploy.map, never from the
+    machine that builds. A checkout with changes is refused unless ``dirty``
+    (never for a production target), and so is one whose models lack a
+    migration.
     """
     entries = parse((root / "conf" / "deploy.map").read_text())
     sha = git("rev-parse", "HEAD", root=root).strip()
-    if git("status", "--porcelain", "--untracked-files=no", root=root).strip():
+    changed = changes(root)
+    if changed:
+        check_dirty_allowed(target, changed, dirty)
         sha += "-dirty"
     mtime = int(git("log", "-1", "--format=%ct", root=root).strip())
-    tracked = sorted(p for p in git("ls-files", "-z", root=root).split("\0") if p)
+    # A dirty build ships the working tree as it is: new files that are not
+    # ignored too, so that it runs what the checkout runs.
+    listed = (
+        ("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        if dirty
+        else (
+            "ls-files",
+            "-z",
+        )
+    )
+    tracked = sorted(p for p in git(*listed, root=root).split("\0") if p)
+    if missing := missing_migrations(root):
+        raise BuildError(
+            f"the models have changes no migration holds:\n{missing}\n"
+            "Make the migration (./manage makemigrations), commit it and deploy again"
+        )
     produced = {dest: (content, entry) for dest, content, entry in produce(entries, target, root)}
 
     buffer = io.BytesIO()

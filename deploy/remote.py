@@ -6,12 +6,11 @@ run the same functions on this machine through invoke.Context. What needs root
 with ``sudo``, which checks what it installs: see roles/deploy_user.
 """
 
-import getpass
 import hashlib
 import re
 import shlex
-import socket
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 from .build import PROJECT, render
 
@@ -22,6 +21,9 @@ VENV_COMPLETE = ".complete"
 # In a release that a rollback left: it is no rollback target any more, and the
 # next deploy's prune removes it.
 ROLLED_BACK = "ROLLED_BACK"
+# In a release from its switch on: only a release that has served is a
+# rollback candidate, never one a deploy started and did not finish.
+SERVED = "SERVED"
 # A release is prepared under this suffix and renamed when it is whole, so a
 # deploy cut off half-way (a lost connection) leaves nothing that looks like one.
 UNFINISHED = ".tmp"
@@ -93,43 +95,41 @@ def check_environment(c, target):
         )
 
 
-def release_name():
-    """A new release's name: the UTC time, which also sorts releases by age."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+def release_name(c, target, attempts=3):
+    """A new release's name: the server's UTC time, sorting after every release there.
 
-
-# Locking: the lock is a symlink whose target names its holder. symlink(2) is
-# atomic and fails when the name exists, so of two deploys started at once one
-# gets the lock, and the other can always read who holds it.
-
-
-def lock(c, target):
-    """Take the deploy lock on ``target`` or raise DeployError naming its holder."""
-    path = f"{target.root}/deploy.lock"
-    since = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    holder = f"{getpass.getuser()}@{socket.gethostname()} since {since}"
-    if not c.run(f"test -d {q(target.root)}", hide=True, warn=True).ok:
-        raise DeployError(
-            f"there is no {target.root} on the server: provision it first "
-            "(provisioning/provision_all), or fix the target's root in fabfile.py"
-        )
-    # A lock released between our failed symlink and the readlink reads as no
-    # holder: try again rather than report an unknown one.
-    for _ in range(3):
-        if c.run(f"ln -s -- {q(holder)} {q(path)}", hide=True, warn=True).ok:
-            return
-        owner = c.run(f"readlink -- {q(path)}", hide=True, warn=True).stdout.strip()
-        if owner:
-            break
+    The server's clock, not this machine's: a laptop whose clock is slow must
+    not name a release older than the current one, which rollbacks and
+    prunes would then take for an old one. Under the lock, so two deploys
+    never pick one name; within the same second it waits for the next.
+    """
+    newest = ""
+    for _ in range(attempts):
+        name = run(c, "date -u +%Y%m%dT%H%M%SZ", "reading the server's clock").strip()
+        newest = max(existing_names(c, target), default="")
+        if name > newest:
+            return name
+        if parse_release(newest) - parse_release(name) > timedelta(seconds=2):
+            raise DeployError(
+                f"the server's clock says {name}, before its newest release {newest}: "
+                "a release name must sort after every existing one. Set the server's "
+                "clock right (timedatectl, chrony), then deploy again"
+            )
+        time.sleep(1)
     raise DeployError(
-        f"another deploy holds the lock on {target.root}: {owner or 'unknown'}. If it is "
-        f"no longer running, break the lock with: fab unlock --target={target.name}"
+        f"no release name after {newest} in {attempts} s: is the server's clock stuck?"
     )
 
 
-def unlock(c, target):
-    """Release the deploy lock on ``target``."""
-    run(c, f"rm -rf {q(target.root)}/deploy.lock", "removing the lock")
+def parse_release(name):
+    return datetime.strptime(name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def existing_names(c, target):
+    """Every release name in use on the server, finished or not."""
+    out = c.run(f"ls -1 {q(target.root)}/releases", hide=True, warn=True).stdout
+    names = {name.removesuffix(".tar.gz").removesuffix(UNFINISHED) for name in out.split()}
+    return sorted(name for name in names if RELEASE_NAME.match(name))
 
 
 # Releases.
@@ -147,6 +147,31 @@ def rolled_back(c, target):
         f"cd {q(target.root)}/releases && ls -1 -- */{ROLLED_BACK}", hide=True, warn=True
     ).stdout
     return {line.split("/", 1)[0] for line in out.split()}
+
+
+def served(c, target):
+    """The releases that have served (see SERVED)."""
+    out = c.run(f"cd {q(target.root)}/releases && ls -1 -- */{SERVED}", hide=True, warn=True).stdout
+    return {line.split("/", 1)[0] for line in out.split()}
+
+
+def adopt_releases(c, target):
+    """Mark the releases up to the current one as served, on a server that has no marks yet.
+
+    Deploys before the SERVED mark removed every release that failed, so each
+    one they kept up to the current one has served, as has every release a
+    rollback went back from.
+    """
+    active = current(c, target)
+    if active is None or served(c, target):
+        return
+    left = rolled_back(c, target)
+    paths = [
+        q(f"{target.release_path(name)}/{SERVED}")
+        for name in releases(c, target)
+        if name <= active or name in left
+    ]
+    run(c, f"touch {' '.join(paths)}", "marking the releases that served")
 
 
 def mark_rolled_back(c, target, release):
@@ -182,10 +207,11 @@ def unpack(c, target, archive, path, release, sha):
         f"mkdir {q(path)} && tar -xzf {q(archive)} -C {q(path)} && rm -f {q(archive)}",
         "unpacking the release",
     )
-    stamp = f"{sha} {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    # Stamped by the server's clock, as the release's name is.
     run(
         c,
-        f"echo {q(stamp)} > {q(path)}/VERSION && mkdir {q(path)}/run && "
+        f'echo {q(sha)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > {q(path)}/VERSION && '
+        f"mkdir {q(path)}/run && "
         f"ln -s {q(socket_path(target, release))} {q(path)}/run/gunicorn.sock",
         "writing VERSION",
     )
@@ -207,7 +233,7 @@ def copy_release(c, target, source, release):
     run(
         c,
         f"cp -al -- {q(target.release_path(source))} {q(path)} && "
-        f"rm -f -- {q(path)}/{ROLLED_BACK} && "
+        f"rm -f -- {q(path)}/{ROLLED_BACK} {q(path)}/{SERVED} && "
         f"ln -sfn -- {q(socket_path(target, release))} {q(path)}/run/gunicorn.sock",
         f"copying release {source}",
     )
@@ -268,6 +294,21 @@ def manage(c, target, path, command, what, release):
     )
 
 
+def keep_static(c, target, previous, path, release):
+    """Link ``previous``'s fingerprinted static files into the new release at ``path``.
+
+    Its pages, served until the switch, then find their files (keep_static.py).
+    """
+    log = log_file(target, "deploy", release)
+    old = f"{target.release_path(previous)}/staticfiles"
+    run(
+        c,
+        f"python3 {q(path)}/deploy/keep_static.py {q(old)} {q(path)}/staticfiles >> {q(log)} 2>&1",
+        "keeping the previous release's static files",
+        log,
+    )
+
+
 def supervisor_conf(target, release):
     """The release's supervisor programs, rendered from this checkout's conf/."""
     return render(target, "conf/supervisor.conf.j2", release=release)
@@ -308,6 +349,23 @@ def stop(c, target, release):
     run(c, as_root(target, "remove-programs", release), "stopping the release")
 
 
+def with_programs(c, target):
+    """The releases that have supervisor programs on the server, running or not."""
+    return run(c, as_root(target, "releases"), "listing the releases' programs").split()
+
+
+def stop_others(c, target, keep):
+    """Stop every release's programs but ``keep``'s, whatever left them: one release runs.
+
+    A deploy cut off between starting its release and stopping the previous
+    one leaves two running; the next switch ends that.
+    """
+    stopped = [release for release in with_programs(c, target) if release != keep]
+    for release in stopped:
+        stop(c, target, release)
+    return stopped
+
+
 def check_health(c, target, release, seconds=30, through_current=False):
     """Wait until the release's app server answers /health/ with 200.
 
@@ -324,10 +382,14 @@ def check_health(c, target, release, seconds=30, through_current=False):
 
 
 def switch(c, target, release):
-    """Point ``current`` at ``release`` in one rename: no moment without it."""
+    """Point ``current`` at ``release`` in one rename: no moment without it.
+
+    The release is marked as served first: from the rename on it is.
+    """
     run(
         c,
         f"cd {q(target.root)} && rm -f releases/{release}/{ROLLED_BACK} && "
+        f"touch releases/{release}/{SERVED} && "
         f"ln -sfn releases/{release} current.tmp && mv -T current.tmp current",
         "switching current",
     )
@@ -350,14 +412,15 @@ LOG_OF_RELEASE = re.compile(r"^deploy-(\d{8}T\d{6}Z)\.log$")
 
 
 def prune(c, target):
-    """Keep the newest ``keep_releases`` releases, their virtualenvs and their logs.
+    """Keep the newest ``keep_releases`` releases that served, their virtualenvs and logs.
 
-    The current release always stays; releases a rollback left go first.
+    The current release always stays; releases a rollback left, and any that
+    never served (a deploy cut off before its switch), go.
     """
     active = current(c, target)
     names = releases(c, target)
     left = rolled_back(c, target) - {active}
-    candidates = [name for name in names if name not in left]
+    candidates = [name for name in names if name in served(c, target) and name not in left]
     kept = sorted(set(candidates[-target.keep_releases :]) | ({active} if active else set()))
     for old in names:
         if old in kept:

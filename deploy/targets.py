@@ -29,6 +29,8 @@ class Target:
     # The one program the deploy user may run as root (roles/deploy_user).
     helper: str = "/usr/local/lib/{{ project_name }}/deploy_helper.py"
     requirements: str = "requirements/deployment.txt"
+    # Production only gets builds of a commit: no --dirty build (build.py).
+    production: bool = True
     # Releases kept on the server, the current one included.
     keep_releases: int = 5
     # Addresses (or networks, as nginx's allow takes them) besides the host

@@ -3,30 +3,42 @@
 The new release starts beside the serving one and only becomes ``current``
 once its own app server answers /health/ and the nginx site is installed.
 Any failure before the switch removes it and leaves the old release serving
-untouched; a failure after it switches back to the previous release.
+untouched; any failure after it (Ctrl-C included) switches back to the
+previous release, which still runs. Once a switch holds, the programs of
+every other release stop: one release runs, whatever cut off an earlier deploy.
 """
 
 import contextlib
 
-from . import remote
+from . import lock, remote
 from .remote import DeployError
 
 
 @contextlib.contextmanager
 def locked(c, target):
-    """Hold the deploy lock on ``target`` for the block; never as root."""
+    """Hold the deploy lock on ``target`` for the block; never as root.
+
+    The block gets the connection whose every command holds the lock's steps
+    (lock.Steps). A block that fails in any way has the holder put the server
+    back to one serving release once its steps have ended, as a cut-off
+    connection does.
+    """
     remote.refuse_root(c)
-    remote.lock(c, target)
+    held = lock.take(c, target)
+    ended = False
     try:
-        yield
+        steps = lock.Steps(c, target)
+        remote.adopt_releases(steps, target)
+        yield steps
+        ended = True
     finally:
-        remote.unlock(c, target)
+        lock.release(held, clean_up=not ended)
 
 
 def deploy(c, target, build, log=print):
     """Put ``build`` (a build.Build) on the server behind ``c`` and serve it."""
-    with locked(c, target):
-        return _deploy(c, target, build, log)
+    with locked(c, target) as steps:
+        return _deploy(steps, target, build, log)
 
 
 def prepare(c, target, build, log=print):
@@ -34,10 +46,10 @@ def prepare(c, target, build, log=print):
 
     Returns the release's name. On failure nothing of it is left on the server.
     """
-    release = remote.release_name()
+    remote.make_folders(c, target)
+    release = remote.release_name(c, target)
     path = target.release_path(release) + remote.UNFINISHED
     upload = f"{target.release_path(release)}.tar.gz"
-    remote.make_folders(c, target)
     with _undone_on_failure(lambda: remote.remove(c, target, release)):
         c.put(str(build.path), upload)
         log(f"uploaded {build.path.name} as release {release}")
@@ -45,6 +57,8 @@ def prepare(c, target, build, log=print):
         key = remote.virtualenv(c, target, path)
         log(f"virtualenv {key}")
         remote.manage(c, target, path, "collectstatic --noinput", "collectstatic", release)
+        if previous := remote.current(c, target):
+            remote.keep_static(c, target, previous, path, release)
         remote.manage(c, target, path, "migrate --noinput", "the migrations", release)
         log("collectstatic and migrations done")
         remote.finish(c, target, release)
@@ -79,78 +93,95 @@ def _deploy(c, target, build, log):
     release = prepare(c, target, build, log)
     with _undone_on_failure(lambda: remote.remove(c, target, release)):
         _start_healthy(c, target, release)
-        log("the new release answers /health/")
+        log(f"{release} started beside {previous or 'no release'} and answers /health/")
         # The site sends requests to whatever ``current`` is, so it can change
         # first; the helper keeps the old one when nginx refuses the new one.
         with _undone_on_failure(lambda: remote.stop(c, target, release)):
             remote.install_site(c, target)
-    remote.switch(c, target, release)
-    log(f"current is now {release}")
-    try:
-        remote.check_health(c, target, release, seconds=10, through_current=True)
-    except DeployError as failure:
-        if not previous:
-            raise
-        try:
-            _activate(c, target, previous, stop=release, log=log)
-        except DeployError as also:
-            raise DeployError(
-                f"{failure}\nrolling back to {previous} failed as well, so {release} stays "
-                f"current: {also}"
-            ) from failure
-        # A release that failed once serving is no rollback candidate.
-        remote.remove(c, target, release)
-        raise DeployError(f"{failure}\nrolled back to {previous}") from failure
-    if previous:
-        remote.stop(c, target, previous)
+    _switch_checked(c, target, release, previous, log)
+    _stop_others(c, target, release, log)
     remote.prune(c, target)
     log(f"serving {release} ({build.sha})")
     return release
 
 
-def _activate(c, target, release, stop=None, log=print):
-    """Start ``release`` beside the current one, check it, switch to it, stop ``stop``.
+def _switch_checked(c, target, release, previous, log):
+    """Switch to the started ``release``; back to ``previous`` on any failure after the switch.
 
-    The nginx site stays as the last deploy installed it: it serves whatever
-    release ``current`` is.
+    ``previous`` still runs until the switch has held, so going back is one
+    more rename. A release that failed once serving is no rollback
+    candidate: it goes.
     """
-    _start_healthy(c, target, release)
     remote.switch(c, target, release)
     log(f"current is now {release}")
-    if stop:
-        remote.stop(c, target, stop)
+    try:
+        remote.check_health(c, target, release, seconds=10, through_current=True)
+    except BaseException as failure:
+        if not previous:
+            raise
+        try:
+            remote.switch(c, target, previous)
+            remote.check_health(c, target, previous, seconds=10, through_current=True)
+        except DeployError as also:
+            raise DeployError(
+                f"{failure}\nswitching back to {previous} failed as well, so {release} "
+                f"stays current: {also}"
+            ) from failure
+        log(f"current is {previous} again")
+        remote.stop(c, target, release)
+        remote.remove(c, target, release)
+        if isinstance(failure, DeployError):
+            raise DeployError(f"{failure}\nrolled back to {previous}") from failure
+        raise
 
 
-def previous_release(names, active, left=()):
-    """The newest of ``names`` older than ``active`` and not in ``left``.
+def _stop_others(c, target, keep, log):
+    for release in remote.stop_others(c, target, keep):
+        log(f"stopped {release}")
 
-    ``left`` are the releases earlier rollbacks went back from. DeployError
-    when there is no such release.
+
+def previous_release(names, active, left=(), served=None):
+    """The newest of ``names`` older than ``active``, that served and is not in ``left``.
+
+    ``left`` are the releases earlier rollbacks went back from; ``served``
+    those marked at their switch (None: all of them). DeployError when there
+    is no such release.
     """
     if active is None:
         raise DeployError("no release is current yet, so there is nothing to roll back")
-    older = [name for name in names if name < active and name not in left]
+    older = [
+        name
+        for name in names
+        if name < active and name not in left and (served is None or name in served)
+    ]
     if not older:
-        raise DeployError(f"no release older than {active} to roll back to")
+        raise DeployError(f"no release older than {active} that has served, to roll back to")
     return older[-1]
 
 
 def rollback(c, target, to=None, log=print):
     """Serve the release before the current one, or the one named ``to``."""
-    with locked(c, target):
-        names = remote.releases(c, target)
-        active = remote.current(c, target)
+    with locked(c, target) as steps:
+        names = remote.releases(steps, target)
+        active = remote.current(steps, target)
         if to is None:
-            to = previous_release(names, active, remote.rolled_back(c, target))
+            to = previous_release(
+                names, active, remote.rolled_back(steps, target), remote.served(steps, target)
+            )
         elif to not in names:
             raise DeployError(f"there is no release {to} on the server (fab releases lists them)")
+        elif to not in remote.served(steps, target):
+            raise DeployError(f"release {to} has never served, so it is no rollback target")
         if to == active:
             raise DeployError(f"{to} is already the current release")
-        _activate(c, target, to, stop=active, log=log)
+        _start_healthy(steps, target, to)
+        remote.switch(steps, target, to)
+        log(f"current is now {to}")
+        _stop_others(steps, target, to, log)
         if active and active > to:
             # Gone back from: the next rollback must not return to it.
-            remote.mark_rolled_back(c, target, active)
-        log(f"serving {to} ({remote.version(c, target, to)}), was {active}")
+            remote.mark_rolled_back(steps, target, active)
+        log(f"serving {to} ({remote.version(steps, target, to)}), was {active}")
         return to
 
 
@@ -161,23 +192,18 @@ def restart(c, target, log=print):
     afresh, takes over once healthy, and the original goes: the copy is the
     same build, so rollbacks still go to the release before it.
     """
-    with locked(c, target):
-        remote.check_environment(c, target)
-        active = remote.current(c, target)
+    with locked(c, target) as steps:
+        remote.check_environment(steps, target)
+        active = remote.current(steps, target)
         if active is None:
             raise DeployError("no release is current yet, so there is nothing to restart")
-        release = remote.release_name()
-        if release <= active:
-            raise DeployError(
-                f"the new name {release} does not sort after the current release {active}: "
-                "is this machine's clock behind? Try again once it is past that time"
-            )
-        with _undone_on_failure(lambda: remote.remove(c, target, release)):
-            remote.copy_release(c, target, active, release)
-            _start_healthy(c, target, release)
-        remote.switch(c, target, release)
+        release = remote.release_name(steps, target)
+        with _undone_on_failure(lambda: remote.remove(steps, target, release)):
+            remote.copy_release(steps, target, active, release)
+            _start_healthy(steps, target, release)
+        remote.switch(steps, target, release)
         log(f"current is now {release}, a fresh start of {active}")
-        remote.stop(c, target, active)
-        remote.remove(c, target, active)
-        log(f"serving {release} ({remote.version(c, target, release)})")
+        _stop_others(steps, target, release, log)
+        remote.remove(steps, target, active)
+        log(f"serving {release} ({remote.version(steps, target, release)})")
         return release

@@ -534,6 +534,28 @@ def test_status_refuses_other_programs(config, capsys, program):
     assert config.run.calls == []
 
 
+def test_releases_are_those_with_a_config_or_loaded_programs(config, tmp_path, capsys):
+    # OTHER_RELEASE: config removed, programs still loaded; R: config only; not this project's.
+    (tmp_path / "conf.d" / f"acme_shop-{R}.conf").write_text(PROGRAMS)
+    (tmp_path / "conf.d" / "acme_shop-notes.conf").write_text("")
+    (tmp_path / "conf.d" / f"other-{R}.conf").write_text("")
+    loaded = (
+        f"acme_shop-{OTHER_RELEASE}:acme_shop-web-{OTHER_RELEASE}   RUNNING   pid 12\n"
+        f"other-{OTHER_RELEASE}:other-web-{OTHER_RELEASE}   RUNNING   pid 13\n"
+    )
+    config = with_runner(config, {(CTL, "status"): (3, loaded, "")})
+    assert deploy_helper.main(["releases"], config) == 0
+    assert capsys.readouterr().out.split() == sorted([R, OTHER_RELEASE])
+
+
+def test_releases_reports_a_supervisor_that_does_not_answer(config, capsys):
+    config = with_runner(
+        config, {(CTL, "status"): (7, "", "unix:///run/supervisor.sock no such file")}
+    )
+    assert deploy_helper.main(["releases"], config) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
 # The command line ----------------------------------------------------------------------
 
 

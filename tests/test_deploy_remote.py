@@ -3,7 +3,9 @@
 import configparser
 import getpass
 import io
+import os
 import tarfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 import yaml
 from invoke import Config, Context, MockContext, Result
 
-from deploy import remote, workflow
+from deploy import lock, remote, workflow
 from deploy.build import PROJECT, PROJECT_ROOT, render
 from deploy.remote import DeployError
 from deploy.targets import Target
@@ -27,9 +29,19 @@ def target(tmp_path, monkeypatch):
     root = tmp_path / "srv"
     for folder in ("srv/releases", "srv/venvs", "log/deploy", "run"):
         (tmp_path / folder).mkdir(parents=True)
-    # The deploy helper, root's on a server: here a script that notes its arguments.
+    # The deploy helper, root's on a server: here a script that notes its
+    # arguments, and the releases whose programs it installed.
     helper = tmp_path / "helper"
-    helper.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/helper.calls\n')
+    (tmp_path / "programs").mkdir()
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {tmp_path}/helper.calls\n'
+        'case "$1" in\n'
+        f'  install-programs) cat > /dev/null; touch {tmp_path}/programs/"$2" ;;\n'
+        f'  remove-programs) rm -f {tmp_path}/programs/"$2" ;;\n'
+        f"  releases) ls {tmp_path}/programs ;;\n"
+        "esac\n"
+    )
     helper.chmod(0o755)
     monkeypatch.setattr(remote, "as_root", lambda target, *args: " ".join([target.helper, *args]))
     return Target(
@@ -70,18 +82,6 @@ def archive(path, files):
     return path
 
 
-def test_a_second_deploy_is_refused_naming_the_holder(c, target):
-    remote.lock(c, target)
-    with pytest.raises(DeployError) as refused:
-        remote.lock(c, target)
-    message = str(refused.value)
-    assert f"another deploy holds the lock on {target.root}: {getpass.getuser()}@" in message
-    assert " since " in message
-    assert "fab unlock --target=test" in message
-    remote.unlock(c, target)
-    remote.lock(c, target)  # free again
-
-
 def test_a_release_is_unpacked_under_a_temporary_name_and_named_when_whole(c, target, tmp_path):
     upload = archive(tmp_path / "up.tar.gz", {"manage": "#!/bin/sh\n", "conf/x": "x\n"})
     release = tmp_path / "srv" / "releases" / "20261125T101500Z"
@@ -101,11 +101,13 @@ def test_a_release_is_unpacked_under_a_temporary_name_and_named_when_whole(c, ta
     assert remote.version(c, target, "20261125T101500Z").startswith("abc123 ")
 
 
-def make_release(target, name, venv="v1"):
+def make_release(target, name, venv="v1", served=True):
+    """A finished release; ``served``: as if it had been current once."""
     release = f"{target.root}/releases/{name}"
     local().run(
         f"mkdir -p {release} {target.root}/venvs/{venv} && "
         f"ln -sfn ../../venvs/{venv} {release}/.venv && echo sha-{name} > {release}/VERSION"
+        + (f" && touch {release}/{remote.SERVED}" if served else "")
     )
 
 
@@ -219,13 +221,6 @@ def test_a_failed_install_names_its_log_and_leaves_no_usable_virtualenv(c, targe
     assert not list((tmp_path / "srv" / "venvs").glob(f"*/{remote.VENV_COMPLETE}"))
 
 
-def test_deploying_to_a_server_without_the_root_says_to_provision_it(c, target, tmp_path):
-    missing = replace(target, root=str(tmp_path / "nowhere"))
-    with pytest.raises(DeployError) as refused:
-        remote.lock(c, missing)
-    assert f"there is no {missing.root} on the server: provision it first" in str(refused.value)
-
-
 def test_a_release_runs_as_one_supervisor_group_of_web_and_worker(target):
     conf = configparser.ConfigParser(interpolation=None)
     conf.read_string(remote.supervisor_conf(target, "20261125T101500Z"))
@@ -273,12 +268,24 @@ def test_an_unreadable_env_file_says_to_provision_the_server(c, target):
 def test_programs_and_site_go_to_the_helper_rendered_from_this_checkout(c, target):
     remote.start(c, target, "20261125T101500Z")
     remote.install_site(c, target)
+    assert remote.with_programs(c, target) == ["20261125T101500Z"]
     remote.stop(c, target, "20261125T101500Z")
     assert helper_calls(target) == [
         "install-programs 20261125T101500Z",
         "install-site",
+        "releases",
         "remove-programs 20261125T101500Z",
     ]
+
+
+def test_every_release_but_the_one_kept_is_stopped(c, target):
+    for name in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z"):
+        remote.start(c, target, name)
+    assert remote.stop_others(c, target, "20260102T000000Z") == [
+        "20260101T000000Z",
+        "20260103T000000Z",
+    ]
+    assert remote.with_programs(c, target) == ["20260102T000000Z"]
 
 
 def helper_config(helper, target):
@@ -363,13 +370,31 @@ def test_the_site_limits_logins_and_shows_health_only_to_listed_addresses():
     assert "allow ::1;\n        deny all;" in site
 
 
+def test_fingerprinted_static_files_are_kept_a_year_and_others_checked_each_time():
+    target = Target(name="production", hosts=[], server_names=["example.com"])
+    directives = DEPLOY_HELPER.check_site(
+        helper_config(DEPLOY_HELPER, target), render(target, "conf/nginx.conf.j2")
+    )
+    maps = [d for d in directives if d.name == "map"]
+    assert any(d.args == ["$uri", f"${PROJECT}_static_cache"] for d in maps), maps
+    site = render(target, "conf/nginx.conf.j2")
+    assert '"~\\.[0-9a-f]{12}\\.[A-Za-z0-9]+$" "public, max-age=31536000, immutable";' in site
+    location = site.split("location /static/ {", 1)[1].split("}", 1)[0]
+    # Its own add_header drops the inherited security headers: it includes them again.
+    assert f"add_header Cache-Control ${PROJECT}_static_cache;" in location
+    assert "include /etc/nginx/snippets/security_headers.conf;" in location
+    assert "expires" not in location
+
+
 @pytest.fixture
 def serving(c, target, monkeypatch):
     """Release 02 current (01 before it), on a server where the deploy's checks pass."""
     for name in ("20260101T000000Z", "20260102T000000Z"):
         make_release(target, name)
         c.run(f"mkdir {target.root}/releases/{name}/run")
-    remote.switch(c, target, "20260102T000000Z")
+        remote.switch(c, target, name)
+    # 02 runs; the helper's calls from here on are the test's.
+    Path(target.helper).with_name("programs").joinpath("20260102T000000Z").touch()
     Path(target.env_file).write_text("DJANGO_ENV='deployment'\n")
     checked = []
 
@@ -378,7 +403,7 @@ def serving(c, target, monkeypatch):
 
     monkeypatch.setattr(remote, "refuse_root", lambda c: None)
     monkeypatch.setattr(remote, "check_health", check_health)
-    monkeypatch.setattr(remote, "release_name", lambda: "20260103T000000Z")
+    monkeypatch.setattr(remote, "release_name", lambda c, target: "20260103T000000Z")
     return checked
 
 
@@ -394,9 +419,10 @@ def test_a_restart_serves_a_fresh_copy_of_the_current_release_in_its_place(c, ta
     assert serving == ["20260103T000000Z"]
     assert helper_calls(target) == [
         "install-programs 20260103T000000Z",
+        "releases",
         "remove-programs 20260102T000000Z",
     ]
-    assert not Path(f"{target.root}/deploy.lock").is_symlink()
+    assert remote.served(c, target) == {"20260101T000000Z", "20260103T000000Z"}
 
 
 def test_a_restart_that_fails_its_health_check_leaves_the_current_release_serving(
@@ -410,15 +436,170 @@ def test_a_restart_that_fails_its_health_check_leaves_the_current_release_servin
         workflow.restart(c, target, log=lambda line: None)
     assert remote.current(c, target) == "20260102T000000Z"
     assert remote.releases(c, target) == ["20260101T000000Z", "20260102T000000Z"]
+    # The failed restart has the lock's holder look once more: 02 alone runs.
     assert helper_calls(target) == [
         "install-programs 20260103T000000Z",
         "remove-programs 20260103T000000Z",
+        "releases",
     ]
 
 
-def test_a_restart_from_a_machine_whose_clock_is_behind_is_refused(c, target, serving, monkeypatch):
-    monkeypatch.setattr(remote, "release_name", lambda: "20260102T000000Z")
-    with pytest.raises(DeployError, match="is this machine's clock behind"):
-        workflow.restart(c, target, log=lambda line: None)
+# The lock, and what its holder does when a deploy is cut off.
+
+
+def test_a_second_deploy_is_refused_naming_the_holder(c, target):
+    held = lock.take(c, target)
+    with pytest.raises(DeployError) as refused:
+        lock.take(c, target)
+    message = str(refused.value)
+    assert f"another deploy holds the lock on {target.root}: {getpass.getuser()}@" in message
+    assert " since " in message
+    assert "fab unlock --target=test" in message
+    lock.release(held)
+    lock.release(lock.take(c, target))  # free again
+    assert not Path(lock.holder_path(target)).exists()
+    assert helper_calls(target) == []  # a deploy that ended well leaves it all as it is
+
+
+def test_deploying_to_a_server_without_the_root_says_to_provision_it(c, target, tmp_path):
+    missing = replace(target, root=str(tmp_path / "nowhere"))
+    with pytest.raises(DeployError) as refused:
+        lock.take(c, missing)
+    assert f"there is no {missing.root} on the server: provision it first" in str(refused.value)
+
+
+def test_an_older_versions_lock_is_named_and_unlock_removes_it(c, target, tmp_path):
+    os.symlink("deploy@laptop since 2026-11-01", lock.lock_path(target))
+    with pytest.raises(DeployError, match="an older version's lock"):
+        lock.take(c, target)
+    assert lock.break_lock(c, target) == "removed an older version's lock"
+    lock.release(lock.take(c, target))
+
+
+def test_unlock_stops_a_holder_that_hangs(c, target):
+    held = lock.take(c, target)
+    assert lock.break_lock(c, target).startswith("stopped the lock's holder, pid ")
+    held.promise.join()
+    os.close(held.release_pipe)
+    lock.release(lock.take(c, target))
+
+
+def cut_off_deploy(c, target):
+    """Current 02 (served), its programs and those of 03, started but never switched to."""
+    for name in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z"):
+        make_release(target, name, served=name < "20260103T000000Z")
+        remote.start(c, target, name)
+    remote.switch(c, target, "20260101T000000Z")
+    remote.switch(c, target, "20260102T000000Z")
+    c.run(f"mkdir {target.root}/releases/20260104T000000Z{remote.UNFINISHED}")
+
+
+def test_a_deploy_cut_off_leaves_one_release_running_and_frees_the_lock(c, target):
+    cut_off_deploy(c, target)
+    held = lock.take(c, target)
+    # A step the lost connection left running: the holder waits for it to end.
+    step = lock.Steps(c, target).run(
+        f"sleep 1 && touch {target.root}/releases/20260105T000000Z.tar.gz", asynchronous=True
+    )
+    time.sleep(0.2)
+    os.close(held.release_pipe)  # what a lost connection looks like to the holder
+    held.promise.join()
+    step.join()
+    assert remote.current(c, target) == "20260102T000000Z"
+    assert remote.with_programs(c, target) == ["20260102T000000Z"]
+    # Served releases stay rollback targets; what the deploy half made goes.
+    assert c.run(f"ls {target.root}/releases", hide=True).stdout.split() == [
+        "20260101T000000Z",
+        "20260102T000000Z",
+    ]
+    log = Path(remote.log_file(target, "deploy", "lock")).read_text()
+    assert "was cut off; waiting for its steps to end" in log
+    assert "stopped the programs of 20260101T000000Z" in log
+    assert "removed 20260105T000000Z.tar.gz" in log
+    lock.release(lock.take(c, target))
+
+
+def test_a_failed_deploy_has_the_holder_leave_one_release_running(c, target, monkeypatch):
+    monkeypatch.setattr(remote, "refuse_root", lambda c: None)
+    cut_off_deploy(c, target)
+    with pytest.raises(RuntimeError), workflow.locked(c, target):
+        raise RuntimeError("anything, not only a DeployError")
+    assert remote.with_programs(c, target) == ["20260102T000000Z"]
+    assert (
+        "failed; waiting for its steps"
+        in Path(remote.log_file(target, "deploy", "lock")).read_text()
+    )
+
+
+def test_every_command_of_a_locked_deploy_holds_the_steps_lock(target):
+    command = lock.in_steps(target, "echo 'a b'")
+    assert command == f"flock --shared {target.root}/deploy.steps sh -c 'echo '\"'\"'a b'\"'\"''"
+    assert local().run(command, hide=True).stdout == "a b\n"
+
+
+# Release names and the marks of releases that served.
+
+
+def test_a_release_is_named_by_the_servers_clock(c, target):
+    before = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = remote.release_name(c, target)
+    assert before <= name <= time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def test_a_release_name_sorts_after_a_release_of_this_second(c, target):
+    now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    make_release(target, now)
+    assert remote.release_name(c, target) > now
+
+
+def test_a_server_clock_behind_its_newest_release_is_refused(c, target):
+    ahead = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() + 600))
+    c.run(f"mkdir {target.root}/releases/{ahead}{remote.UNFINISHED}")
+    with pytest.raises(DeployError) as refused:
+        remote.release_name(c, target)
+    assert f"before its newest release {ahead}" in str(refused.value)
+    assert "Set the server's clock right" in str(refused.value)
+
+
+def test_a_release_that_never_served_is_no_rollback_target_and_is_pruned(c, target):
+    for name in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z"):
+        make_release(target, name, served=False)
+    remote.switch(c, target, "20260101T000000Z")
+    remote.switch(c, target, "20260103T000000Z")  # 02: made, never switched to
+    names, active = remote.releases(c, target), remote.current(c, target)
+    assert workflow.previous_release(names, active, set(), remote.served(c, target)) == (
+        "20260101T000000Z"
+    )
+    remote.prune(c, target)
+    assert remote.releases(c, target) == ["20260101T000000Z", "20260103T000000Z"]
+
+
+def test_the_releases_of_older_deploys_count_as_served_up_to_the_current_one(c, target):
+    for name in ("20260101T000000Z", "20260102T000000Z", "20260103T000000Z"):
+        make_release(target, name, served=False)
+    # As an older version left them: no marks; 03 rolled back from, to 02.
+    c.run(f"cd {target.root} && ln -s releases/20260102T000000Z current")
+    remote.mark_rolled_back(c, target, "20260103T000000Z")
+    remote.adopt_releases(c, target)
+    assert remote.served(c, target) == set(remote.releases(c, target))
+    remote.adopt_releases(c, target)  # once marked, nothing more
+
+
+def test_any_failure_after_the_switch_goes_back_to_the_previous_release(
+    c, target, serving, monkeypatch
+):
+    make_release(target, "20260103T000000Z", served=False)
+    remote.start(c, target, "20260103T000000Z")
+
+    def interrupted(c, target, release, **_):
+        if release == "20260103T000000Z":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(remote, "check_health", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workflow._switch_checked(
+            c, target, "20260103T000000Z", "20260102T000000Z", log=lambda line: None
+        )
+    assert remote.current(c, target) == "20260102T000000Z"
     assert remote.releases(c, target) == ["20260101T000000Z", "20260102T000000Z"]
-    assert helper_calls(target) == []
+    assert remote.with_programs(c, target) == ["20260102T000000Z"]

@@ -21,10 +21,16 @@ def test_a_release_gone_back_from_is_no_rollback_target():
     assert previous_release(names, "20261104T000000Z", left) == "20261102T000000Z"
 
 
+def test_a_release_that_never_served_is_passed_over():
+    # 02 was made by a deploy cut off before its switch; 03 came after it.
+    served = {"20261101T000000Z", "20261103T000000Z"}
+    assert previous_release(NAMES, "20261103T000000Z", set(), served) == "20261101T000000Z"
+
+
 @pytest.mark.parametrize(
     ("active", "complaint"),
     [
-        ("20261101T000000Z", "no release older than 20261101T000000Z to roll back to"),
+        ("20261101T000000Z", "no release older than 20261101T000000Z that has served"),
         (None, "no release is current yet, so there is nothing to roll back"),
     ],
 )

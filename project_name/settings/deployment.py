@@ -8,6 +8,7 @@ variables the project refuses to start and names each one that is missing.
 from .base import *  # noqa: F403
 from .base import (
     REST_FRAMEWORK,
+    STORAGES,
     cache_settings,
     celery_settings,
     database_settings,
@@ -36,6 +37,13 @@ globals().update(celery_settings(_broker_url))
 # Elasticsearch when ELASTICSEARCH_URL is set, PostgreSQL's full-text search otherwise.
 SEARCH = search_settings(env.str("ELASTICSEARCH_URL", ""), DATABASES["default"])
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# collectstatic writes each file also under a name with its content's hash,
+# which the static template tag links: nginx lets browsers keep those for a year, and a
+# changed file gets a new name (conf/nginx.conf.j2).
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
 
 # nginx terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

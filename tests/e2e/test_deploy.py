@@ -7,6 +7,7 @@ rollback that must not disturb the site: not one request may fail.
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -56,10 +57,20 @@ def test_a_first_deploy_serves_health_and_the_api_through_nginx(project, web):
     status, body, headers = web.get("/api/articles/")
     assert status == 200
     assert json.loads(body)["results"] == []
-    static_status, _, static_headers = web.get("/static/admin/css/base.css")
+    # Pages link static files by fingerprinted names, which browsers keep a year.
+    login = web.get("/admin/login/")[1].decode()
+    hashed = re.search(r'href="/static/(admin/css/base\.[0-9a-f]{12}\.css)"', login)[1]
+    manifest = json.loads(web.get("/static/staticfiles.json")[1])
+    assert manifest["paths"]["admin/css/base.css"] == hashed
+    static_status, _, static_headers = web.get(f"/static/{hashed}")
     assert static_status == 200
+    assert ("Cache-Control", "public, max-age=31536000, immutable") in static_headers
+    # A plain name may change at the next deploy: checked at each use.
+    plain_status, _, plain_headers = web.get("/static/admin/css/base.css")
+    assert plain_status == 200
+    assert ("Cache-Control", "no-cache") in plain_headers
     # Each security header once: from the app where it sent one, from nginx elsewhere.
-    for pairs in (headers, static_headers):
+    for pairs in (headers, static_headers, plain_headers):
         names = [name.lower() for name, _ in pairs]
         for header in ("x-frame-options", "x-content-type-options", "referrer-policy"):
             assert names.count(header) == 1, pairs
@@ -226,6 +237,108 @@ def test_of_two_deploys_started_at_once_one_is_refused(project, web):
     assert re.search(r"another deploy holds the lock on /srv/\w+: \S+@\S+ since ", refused)
     assert f"fab unlock --target={project.TARGET}" in refused
     assert served_version(web) == project.git("rev-parse", "HEAD")
+
+
+def test_a_build_refuses_changes_not_committed_and_a_missing_migration(project):
+    migration = f"{NAME}/apps/articles/migrations/0003_never_added.py"
+    (project.root / migration).write_text("# a migration nobody ran git add on\n")
+    try:
+        refused = project.fab("deploy", check=False)
+        dirty = project.fab("deploy", "--dirty", check=False)
+    finally:
+        (project.root / migration).unlink()
+    assert refused.returncode != 0
+    assert "the checkout has changes that are not committed" in refused.stderr, refused.stderr
+    assert f"?? {migration}" in refused.stderr
+    assert dirty.returncode != 0
+    assert f"target {project.TARGET} is production, which only gets committed" in dirty.stderr
+    models = project.root / NAME / "apps" / "articles" / "models.py"
+    models.write_text(
+        models.read_text() + "\n\nclass Rating(models.Model):\n    stars = models.IntegerField()\n"
+    )
+    project.commit("A model without its migration")
+    try:
+        refused = project.fab("deploy", check=False)
+    finally:
+        project.git("reset", "-q", "--hard", "HEAD~1")
+    assert refused.returncode != 0
+    assert "the models have changes no migration holds" in refused.stderr, refused.stderr
+    assert "Create model Rating" in refused.stderr
+
+
+# What fab prints as a deploy reaches each stage (deploy/workflow.py).
+STAGES = (
+    "uploaded ",  # the upload done, the release being unpacked
+    "virtualenv ",  # collectstatic and the migrations running
+    "collectstatic and migrations done",  # the release being named, started
+    " started beside ",  # the nginx site being installed, then the switch
+    "current is now ",  # switched: the check through current running
+)
+
+
+def deploy_killed_at(project, stage: str) -> str:
+    """Start fab deploy, kill it (SIGKILL) once it prints ``stage``; what it printed."""
+    command = [str(part) for part in project.fab_command("deploy")]
+    command.insert(1, "PYTHONUNBUFFERED=1")
+    fab = subprocess.Popen(  # noqa: S603 -- fab, with fixed arguments
+        command, cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    printed = []
+    try:
+        for line in fab.stdout:
+            printed.append(line)
+            if stage in line:
+                fab.kill()
+                break
+    finally:
+        fab.kill()
+        fab.wait(timeout=60)
+        fab.stdout.close()
+    assert stage in "".join(printed), printed
+    return "".join(printed)
+
+
+def wait_until_the_lock_is_free(lab, web, seconds=120):
+    """The holder of the killed deploy's lock ends once it has cleaned up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if lab.ssh_as("deploy", web, f"test -e /srv/{NAME}/deploy.holder").returncode == 1:
+            return
+        time.sleep(1)
+    pytest.fail(f"the killed deploy's lock was still held after {seconds} s")
+
+
+def test_a_deploy_killed_at_each_stage_leaves_one_release_running_and_a_clean_next_deploy(
+    project, lab, web
+):
+    with Load(web) as load:
+        for stage in STAGES:
+            before = project.git("rev-parse", "HEAD")
+            names = releases(project)
+            deploy_killed_at(project, stage)
+            wait_until_the_lock_is_free(lab, web)
+            status = project.fab("status").stdout
+            # Exactly one release runs: the current one's web and worker.
+            assert status.count("RUNNING") == 2, (stage, status)
+            current = re.search(rf"current ({RELEASE})", status)[1]
+            assert re.search(rf"{NAME}-web-{current} +RUNNING", status), (stage, status)
+            after = releases(project)
+            if stage == STAGES[-1]:
+                # Killed after its switch: its release, healthy before it, serves on.
+                assert after[:-1] == names and current == after[-1], (stage, after)
+            else:
+                assert after == names and current == names[-1], (stage, after)
+            assert served_version(web) == before
+            left = lab.ssh_as("deploy", web, f"ls /srv/{NAME}/releases").stdout.split()
+            assert all(re.fullmatch(RELEASE, name) for name in left), (stage, left)
+            print(f"killed at {stage.strip()!r}: one release runs, {current}")
+        log = lab.ssh_as("deploy", web, f"cat /var/log/{NAME}/deploy/deploy-lock.log").stdout
+        assert log.count("was cut off; waiting for its steps to end") == len(STAGES), log
+        result = project.fab("deploy")
+    assert load.report["failed"] == 0, load.report
+    assert "serving " in result.stdout
+    status = project.fab("status").stdout
+    assert status.count("RUNNING") == 2, status
 
 
 def test_a_second_operator_provisioning_from_a_fresh_clone_changes_nothing(project, lab, web):

@@ -10,8 +10,8 @@ site may use only a reviewed list of directives, with paths the project owns.
 
 Its settings come from deploy_helper.json next to it (root-owned, written by
 provisioning), never from the arguments or the environment. Subcommands:
-install-programs RELEASE, remove-programs RELEASE, status [PROGRAM], install-site,
-prune-logs OLDEST_RELEASE. A refusal or failure prints one line to stderr, exit 1.
+install-programs RELEASE, remove-programs RELEASE, releases, status [PROGRAM],
+install-site, prune-logs OLDEST_RELEASE. A refusal or failure prints one line to stderr, exit 1.
 """
 
 import argparse
@@ -452,6 +452,27 @@ def status(config: Config, program: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def releases_with_programs(config: Config) -> list[str]:
+    """The releases with a supervisor config or programs supervisord still runs, sorted.
+
+    Both: a config removed while supervisord kept its programs, or one
+    written and never loaded, each still counts as programs to stop.
+    """
+    group = re.compile(f"{re.escape(config.project)}-({RELEASE})")
+    found = set()
+    for path in Path(config.supervisor_conf_dir).glob(f"{config.project}-*.conf"):
+        if match := group.fullmatch(path.name.removesuffix(".conf")):
+            found.add(match[1])
+    result = config.run(args := [SUPERVISORCTL, "status"])
+    # 3: some program is stopped; the listing is complete all the same.
+    if result.returncode not in (0, 3) and not result.stdout.strip():
+        raise failure(args, result)
+    for line in result.stdout.splitlines():
+        if match := group.fullmatch(line.split(":", 1)[0].strip()):
+            found.add(match[1])
+    return sorted(found)
+
+
 def install_site(config: Config, data: bytes) -> str:
     """Check and install the nginx site; keep the old one if nginx -t refuses the new one."""
     check_site(config, decode(data, "nginx site"))
@@ -515,6 +536,7 @@ def main(
         commands.add_parser(name).add_argument("release", metavar=metavar)
     commands.add_parser("status").add_argument("program", nargs="?", metavar="PROGRAM")
     commands.add_parser("install-site")
+    commands.add_parser("releases")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -531,6 +553,9 @@ def main(
                 print(text)
         elif args.command == "install-site":
             print(install_site(config, read_stdin(stream)))
+        elif args.command == "releases":
+            for release in releases_with_programs(config):
+                print(release)
         else:
             for name in prune_logs(config, args.release):
                 print(name)
