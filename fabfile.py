@@ -4,6 +4,7 @@
     fab rollback --target=staging        serve the previous release again
     fab releases --target=staging        list the releases, marking the current one
     fab restart --target=staging         restart the app and worker, e.g. on new secrets
+    fab maintenance --on --target=staging   answer 503 with a page (--off: serve again)
 
 Targets are configured below. `fab -H deploy@host -i key TASK` runs a task on
 that host instead of the target's hosts. Deploys log in as the deploy user
@@ -111,10 +112,13 @@ def releases(c, target="production"):
 
     def show(server):
         active = remote.current(server, destination)
+        served = remote.served(server, destination)
         print(f"{server.host}:")
         for name in remote.releases(server, destination):
             mark = "*" if name == active else " "
-            print(f"  {mark} {name}  {remote.version(server, destination, name)}")
+            # Only a release that served is a rollback target.
+            note = "" if name in served else "  (never served)"
+            print(f"  {mark} {name}  {remote.version(server, destination, name)}{note}")
 
     each_server(c, destination, show)
 
@@ -134,6 +138,20 @@ def status(c, target="production"):
         server.run(remote.as_root(destination, "status"))
 
     each_server(c, destination, show)
+
+
+@task(help={"on": "answer 503 with conf/maintenance.html", "off": "serve again"})
+def maintenance(c, target="production", on=False, off=False):
+    """Turn maintenance mode on or off (every request but /health/ gets 503), or show it."""
+    if on and off:
+        raise Exit("choose one of --on and --off")
+    destination = target_named(target)
+    state = "on" if on else "off" if off else "status"
+
+    def switch(server):
+        print(f"{server.host}: {remote.maintenance(server, destination, state)}")
+
+    each_server(c, destination, switch)
 
 
 @task

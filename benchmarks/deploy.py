@@ -123,7 +123,8 @@ def measure_strategy(c, target, server, name, deploy, rollback):
     """One row of the table: the timings on an idle server, then the same under load."""
 
     def deploy_build(log):
-        deploy(c, target, build(target, ROOT / "dist"), log)
+        # The working tree as it is, this run's results included: a throw-away server.
+        deploy(c, target, build(target, ROOT / "dist", dirty=True), log)
 
     def roll_back(log):
         rollback(c, target, log)
@@ -180,6 +181,8 @@ def on_server():
     # The load asks /health/ through nginx, from the controller side.
     target = replace(
         TARGETS["production"],
+        name="bench",
+        production=False,
         hosts=[login],
         server_names=[server.name],
         health_allow=[lab.controller],

@@ -15,11 +15,11 @@ HELPER is the command that runs the deploy helper as root (sudo -n PATH).
 3. ``release``: the deploy ended well; the holder file goes, exit 0.
    ``clean``: the deploy failed; the end of its input without a line: the
    connection died (fab killed, the network lost) in the middle of the
-   deploy. Then it waits for the steps
-   that deploy had started (each holds ROOT/deploy.steps shared) and puts the
-   server back to one serving release: the programs of every release but the
-   current one stop, and what the deploy had half made goes. What it did is
-   appended to LOG, and the lock is free once it exits.
+   deploy. Then it waits for the steps that deploy had started (each holds
+   ROOT/deploy.steps shared) and puts the server back to one serving
+   release: the programs of every release but the current one stop, the
+   current one's worker runs, and what the deploy had half made goes. What
+   it did is appended to LOG, and the lock is free once it exits.
 
 A flock belongs to the open file, so it ends with this process however that
 ends: a lock can no longer outlive the deploy that took it.
@@ -88,6 +88,10 @@ def clean_up(root, helper_command, say):
         if release != current:
             helper(helper_command, "remove-programs", release)
             say(f"stopped the programs of {release}")
+    if current:
+        # The deploy stops the serving worker while the next release starts.
+        helper(helper_command, "start-worker", current)
+        say(f"the worker of {current} runs")
     releases = f"{root}/releases"
     for name in sorted(os.listdir(releases)):
         path = f"{releases}/{name}"

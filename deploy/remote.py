@@ -294,6 +294,24 @@ def manage(c, target, path, command, what, release):
     )
 
 
+def check_migrations(c, target, path):
+    """DeployError naming each pending migration the serving release could not survive.
+
+    ./manage check_migrations (apps/migration_safety) reads the plan against
+    the server's database; nothing is migrated yet when it refuses.
+    """
+    result = c.run(
+        f"cd {q(path)} && server/run .venv/bin/python manage check_migrations",
+        hide=True,
+        warn=True,
+    )
+    if not result.ok:
+        shown = (result.stderr or result.stdout).strip().removeprefix("CommandError: ")
+        raise DeployError(
+            f"the migration check refused the release, so nothing was migrated: {shown}"
+        )
+
+
 def keep_static(c, target, previous, path, release):
     """Link ``previous``'s fingerprinted static files into the new release at ``path``.
 
@@ -347,6 +365,21 @@ def start(c, target, release):
 def stop(c, target, release):
     """Stop and forget the release's programs; in-flight requests are finished first."""
     run(c, as_root(target, "remove-programs", release), "stopping the release")
+
+
+def stop_worker(c, target, release):
+    """Stop ``release``'s Celery worker: its running tasks finish, it takes no new one."""
+    run(c, as_root(target, "stop-worker", release), f"stopping the worker of {release}")
+
+
+def start_worker(c, target, release):
+    """Start ``release``'s Celery worker again (one that runs already is left as it is)."""
+    run(c, as_root(target, "start-worker", release), f"starting the worker of {release}")
+
+
+def maintenance(c, target, state):
+    """Maintenance mode "on" or "off" (every request but /health/ answers 503), or its "status"."""
+    return run(c, as_root(target, "maintenance", state), f"maintenance {state}").strip()
 
 
 def with_programs(c, target):

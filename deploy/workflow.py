@@ -6,6 +6,11 @@ Any failure before the switch removes it and leaves the old release serving
 untouched; any failure after it (Ctrl-C included) switches back to the
 previous release, which still runs. Once a switch holds, the programs of
 every other release stop: one release runs, whatever cut off an earlier deploy.
+
+One Celery worker takes tasks at a time: the serving release's stops (its
+running tasks finish) before the next release's starts, and starts again if
+that release does not take over. So no old worker ever receives a task type
+only the new release defines; tasks sent in between wait in the queue.
 """
 
 import contextlib
@@ -59,6 +64,9 @@ def prepare(c, target, build, log=print):
         remote.manage(c, target, path, "collectstatic --noinput", "collectstatic", release)
         if previous := remote.current(c, target):
             remote.keep_static(c, target, previous, path, release)
+            # The previous release serves on through the migrations, and after
+            # them if this one fails: they must leave it a schema it works with.
+            remote.check_migrations(c, target, path)
         remote.manage(c, target, path, "migrate --noinput", "the migrations", release)
         log("collectstatic and migrations done")
         remote.finish(c, target, release)
@@ -80,6 +88,17 @@ def _undone_on_failure(undo):
         raise
 
 
+@contextlib.contextmanager
+def _tasks_handed_over(c, target, active):
+    """Stop ``active``'s worker for the block; start it again when the block fails."""
+    if active is None:
+        yield
+        return
+    remote.stop_worker(c, target, active)
+    with _undone_on_failure(lambda: remote.start_worker(c, target, active)):
+        yield
+
+
 def _start_healthy(c, target, release):
     """Start ``release`` beside the current one; stop it again unless it answers /health/."""
     with _undone_on_failure(lambda: remote.stop(c, target, release)):
@@ -91,7 +110,10 @@ def _deploy(c, target, build, log):
     remote.check_environment(c, target)
     previous = remote.current(c, target)
     release = prepare(c, target, build, log)
-    with _undone_on_failure(lambda: remote.remove(c, target, release)):
+    with (
+        _undone_on_failure(lambda: remote.remove(c, target, release)),
+        _tasks_handed_over(c, target, previous),
+    ):
         _start_healthy(c, target, release)
         log(f"{release} started beside {previous or 'no release'} and answers /health/")
         # The site sends requests to whatever ``current`` is, so it can change
@@ -129,6 +151,7 @@ def _switch_checked(c, target, release, previous, log):
             ) from failure
         log(f"current is {previous} again")
         remote.stop(c, target, release)
+        remote.start_worker(c, target, previous)
         remote.remove(c, target, release)
         if isinstance(failure, DeployError):
             raise DeployError(f"{failure}\nrolled back to {previous}") from failure
@@ -174,7 +197,8 @@ def rollback(c, target, to=None, log=print):
             raise DeployError(f"release {to} has never served, so it is no rollback target")
         if to == active:
             raise DeployError(f"{to} is already the current release")
-        _start_healthy(steps, target, to)
+        with _tasks_handed_over(steps, target, active):
+            _start_healthy(steps, target, to)
         remote.switch(steps, target, to)
         log(f"current is now {to}")
         _stop_others(steps, target, to, log)
@@ -198,7 +222,10 @@ def restart(c, target, log=print):
         if active is None:
             raise DeployError("no release is current yet, so there is nothing to restart")
         release = remote.release_name(steps, target)
-        with _undone_on_failure(lambda: remote.remove(steps, target, release)):
+        with (
+            _undone_on_failure(lambda: remote.remove(steps, target, release)),
+            _tasks_handed_over(steps, target, active),
+        ):
             remote.copy_release(steps, target, active, release)
             _start_healthy(steps, target, release)
         remote.switch(steps, target, release)

@@ -418,6 +418,68 @@ def test_removing_programs_that_are_not_there_succeeds(config):
     assert len(config.run.calls) == 3
 
 
+def test_a_workers_stop_and_start_name_only_that_release_s_worker(config):
+    assert deploy_helper.main(["stop-worker", R], config) == 0
+    assert deploy_helper.main(["start-worker", R], config) == 0
+    worker = f"acme_shop-{R}:acme_shop-worker-{R}"
+    assert config.run.calls == [[CTL, "stop", worker], [CTL, "start", worker]]
+
+
+def test_a_worker_stopped_already_or_running_already_is_fine(config):
+    worker = f"acme_shop-{R}:acme_shop-worker-{R}"
+    config = with_runner(
+        config,
+        {
+            (CTL, "stop", worker): (1, f"{worker}: ERROR (not running)\n", ""),
+            (CTL, "start", worker): (1, f"{worker}: ERROR (already started)\n", ""),
+        },
+    )
+    deploy_helper.stop_worker(config, R)
+    deploy_helper.start_worker(config, R)
+
+
+def test_a_worker_that_fails_to_start_is_reported(config, capsys):
+    worker = f"acme_shop-{R}:acme_shop-worker-{R}"
+    config = with_runner(
+        config, {(CTL, "start", worker): (7, f"{worker}: ERROR (spawn error)\n", "")}
+    )
+    assert deploy_helper.main(["start-worker", R], config) == 1
+    assert "spawn error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", ["stop-worker", "start-worker"])
+def test_a_worker_of_no_release_is_refused(config, capsys, action):
+    assert deploy_helper.main([action, "all"], config) == 1
+    assert "is not a release name" in capsys.readouterr().err
+    assert config.run.calls == []
+
+
+def test_maintenance_mode_is_a_flag_file_root_writes(config, tmp_path, capsys):
+    (tmp_path / "include").mkdir()
+    config = dataclasses.replace(config, nginx_include_dir=str(tmp_path / "include"))
+    flag = tmp_path / "include" / "maintenance.on"
+    assert deploy_helper.main(["maintenance", "status"], config) == 0
+    assert deploy_helper.main(["maintenance", "on"], config) == 0
+    assert flag.exists() and flag.stat().st_mode & 0o7777 == 0o644
+    assert deploy_helper.main(["maintenance", "on"], config) == 0  # on already: fine
+    assert deploy_helper.main(["maintenance", "status"], config) == 0
+    assert deploy_helper.main(["maintenance", "off"], config) == 0
+    assert not flag.exists()
+    assert capsys.readouterr().out.split("\n")[:-1] == [
+        "maintenance off",
+        "maintenance on",
+        "maintenance on",
+        "maintenance on",
+        "maintenance off",
+    ]
+    # Nothing for nginx to reload: it looks for the file at each request.
+    assert config.run.calls == []
+
+
+def test_maintenance_takes_only_on_off_or_status(config, capsys):
+    assert deploy_helper.main(["maintenance", "/etc/passwd"], config) == 2
+
+
 def test_install_site_installs_and_reloads(config, tmp_path):
     assert deploy_helper.install_site(config, SITE.encode()) == "installed"
     path = tmp_path / "sites-enabled" / "acme_shop.conf"

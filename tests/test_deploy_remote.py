@@ -370,6 +370,24 @@ def test_the_site_limits_logins_and_shows_health_only_to_listed_addresses():
     assert "allow ::1;\n        deny all;" in site
 
 
+def test_in_maintenance_every_request_but_health_gets_the_projects_page():
+    target = Target(name="production", hosts=[], server_names=["example.com"])
+    site = render(target, "conf/nginx.conf.j2")
+    # The helper accepts it, and its flag file is where the site looks.
+    helper = DEPLOY_HELPER
+    config = helper_config(helper, target)
+    helper.check_site(config, site)
+    assert f"if (-f {helper.maintenance_flag(config)}) {{" in site
+    for exempt in ("/health/", "/maintenance.html"):
+        assert f'if ($uri = {exempt}) {{\n        set $maintenance "";' in site
+    assert "error_page 503 /maintenance.html;" in site
+    page = site.split("location = /maintenance.html {", 1)[1].split("}", 1)[0]
+    assert "internal;" in page
+    assert f"alias {target.root}/current/conf/maintenance.html;" in page
+    assert "add_header Retry-After 120 always;" in page
+    assert (PROJECT_ROOT / "conf" / "maintenance.html").read_text().startswith("<!doctype html>")
+
+
 def test_fingerprinted_static_files_are_kept_a_year_and_others_checked_each_time():
     target = Target(name="production", hosts=[], server_names=["example.com"])
     directives = DEPLOY_HELPER.check_site(
@@ -417,7 +435,9 @@ def test_a_restart_serves_a_fresh_copy_of_the_current_release_in_its_place(c, ta
     assert str(socket.readlink()) == f"{target.runtime_dir}/20260103T000000Z.sock"
     # Started and found healthy before the switch; the original stopped after it.
     assert serving == ["20260103T000000Z"]
+    # The original's worker stopped before the copy's started: one takes tasks at a time.
     assert helper_calls(target) == [
+        "stop-worker 20260102T000000Z",
         "install-programs 20260103T000000Z",
         "releases",
         "remove-programs 20260102T000000Z",
@@ -438,9 +458,12 @@ def test_a_restart_that_fails_its_health_check_leaves_the_current_release_servin
     assert remote.releases(c, target) == ["20260101T000000Z", "20260102T000000Z"]
     # The failed restart has the lock's holder look once more: 02 alone runs.
     assert helper_calls(target) == [
+        "stop-worker 20260102T000000Z",
         "install-programs 20260103T000000Z",
         "remove-programs 20260103T000000Z",
+        "start-worker 20260102T000000Z",
         "releases",
+        "start-worker 20260102T000000Z",
     ]
 
 
@@ -515,6 +538,8 @@ def test_a_deploy_cut_off_leaves_one_release_running_and_frees_the_lock(c, targe
     log = Path(remote.log_file(target, "deploy", "lock")).read_text()
     assert "was cut off; waiting for its steps to end" in log
     assert "stopped the programs of 20260101T000000Z" in log
+    # Stopped while the cut-off deploy's release started: the current worker runs again.
+    assert "the worker of 20260102T000000Z runs" in log
     assert "removed 20260105T000000Z.tar.gz" in log
     lock.release(lock.take(c, target))
 
@@ -602,4 +627,6 @@ def test_any_failure_after_the_switch_goes_back_to_the_previous_release(
         )
     assert remote.current(c, target) == "20260102T000000Z"
     assert remote.releases(c, target) == ["20260101T000000Z", "20260102T000000Z"]
+    # The previous release's worker, stopped for the new one, takes tasks again.
+    assert helper_calls(target)[-1] == "start-worker 20260102T000000Z"
     assert remote.with_programs(c, target) == ["20260102T000000Z"]

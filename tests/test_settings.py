@@ -32,6 +32,7 @@ print(json.dumps(dict(
     ROOT_LEVEL=s.LOGGING["root"]["level"],
     BROKER=s.CELERY_BROKER_URL,
     EAGER=s.CELERY_TASK_ALWAYS_EAGER,
+    REDELIVERED=[s.CELERY_TASK_ACKS_LATE, s.CELERY_TASK_REJECT_ON_WORKER_LOST],
     HTTPS=[getattr(s, name, None) for name in (
         "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"
     )],
@@ -103,6 +104,8 @@ def test_deployment_uses_the_real_services_and_logs_json(tmp_path):
     assert "debug_toolbar" not in chosen["APPS"]
     assert "django_extensions" not in chosen["APPS"]
     assert chosen["EAGER"] is False
+    # A task whose worker dies mid-run goes back to the queue.
+    assert chosen["REDELIVERED"] == [True, True]
     record = json.loads(log.strip().splitlines()[-1])
     assert record["message"] == "hello world"
     assert record["level"] == "WARNING"

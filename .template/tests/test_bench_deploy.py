@@ -14,9 +14,9 @@ pytestmark = [
 
 def test_make_bench_deploy_compares_our_order_with_the_naive_one(tmp_path):
     project = generate(tmp_path)
-    # The build archives what git tracks: a project under version control.
-    commit(project, "A new project")
     (project / "benchmarks" / "results" / "deploy.json").unlink()
+    # The build archives a commit, and refuses a checkout with changes.
+    commit(project, "A new project")
     result = run(["make", "bench-deploy", f"VENV={VENV_BIN.parent}"], cwd=project, timeout=1800)
     print(result.stdout)
     assert "ours (start beside, switch)" in result.stdout

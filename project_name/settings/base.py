@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "{{ project_name }}.apps.search",
     "{{ project_name }}.apps.articles",
     "{{ project_name }}.apps.api",
+    "{{ project_name }}.apps.migration_safety",
 ]
 
 MIDDLEWARE = [
@@ -125,8 +126,11 @@ def celery_settings(broker_url):
         "CELERY_BROKER_URL": broker_url or "memory://",
         "CELERY_TASK_ALWAYS_EAGER": not broker_url,
         "CELERY_TASK_EAGER_PROPAGATES": True,
-        # A task is acknowledged when done, so a worker killed mid-task loses nothing.
+        # A task is acknowledged when done, and a worker process killed mid-task
+        # (OOM, SIGKILL) hands it back to the queue: none is lost, so each task
+        # must be idempotent (search's sync_search_document reads the row anew).
         "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
         "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
         "CELERY_BROKER_CONNECTION_TIMEOUT": CONNECT_TIMEOUT,
         "CELERY_TASK_SERIALIZER": "json",

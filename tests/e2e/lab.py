@@ -102,6 +102,25 @@ class Lab:
         """Run a shell ``command`` on ``server`` as root; its completed process."""
         return lab("ssh", server.name, command, check=check)
 
+    def ssh_command(
+        self, user: str, server: Server, command: str, *options: str, key: bool = True
+    ) -> list[str]:
+        """The ssh command line that runs ``command`` on ``server`` as ``user`` (see ssh_as)."""
+        identity = ["-i", str(self.ssh_key), "-o", "IdentitiesOnly=yes"] if key else []
+        return [
+            "ssh",
+            *identity,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            *(part for option in options for part in ("-o", option)),
+            f"{user}@{server.address}",
+            command,
+        ]
+
     def ssh_as(
         self, user: str, server: Server, command: str, *options: str, key: bool = True
     ) -> subprocess.CompletedProcess:
@@ -109,21 +128,8 @@ class Lab:
 
         ``key``: log in with the lab's key; ``options``: more ``-o`` options for ssh.
         """
-        identity = ["-i", self.ssh_key, "-o", "IdentitiesOnly=yes"] if key else []
         return subprocess.run(  # noqa: S603 -- ssh with the lab's own files
-            [
-                "ssh",
-                *identity,
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                f"UserKnownHostsFile={self.known_hosts}",
-                *(part for option in options for part in ("-o", option)),
-                f"{user}@{server.address}",
-                command,
-            ],
+            self.ssh_command(user, server, command, *options, key=key),
             capture_output=True,
             text=True,
             timeout=60,

@@ -6,6 +6,7 @@ rollback that must not disturb the site: not one request may fail.
 
 import json
 import re
+import shlex
 import subprocess
 import time
 
@@ -13,7 +14,7 @@ import pytest
 
 from benchmarks.load import Background
 
-from .conftest import NAME, check_lines, check_server, provision
+from .conftest import DEPLOY, NAME, check_lines, check_server, provision
 from .lab import ACME_ROOT
 
 CHANGED_SITE_PATH = "/e2e-site-changed"
@@ -143,6 +144,40 @@ def test_a_failing_migration_leaves_the_old_release_serving(project):
             )
         },
     )
+
+
+def test_a_migration_the_serving_release_cannot_survive_is_refused_before_any_runs(project):
+    # 0003 drops a column the serving release reads, 0004 would fail: without the
+    # check 0003 would stay applied and every article query of the old code fail.
+    migrations = project.root / NAME / "apps" / "articles" / "migrations"
+    models = project.root / NAME / "apps" / "articles" / "models.py"
+    assert_failed_deploy_left_old_release_serving(
+        project,
+        "A column dropped, then a migration that fails",
+        r"the migration check refused the release, so nothing was migrated: 1 operation"
+        r"(.|\n)*articles\.0003_remove_article_body: Remove field body from article"
+        r"(.|\n)*drops a column \(DROP_COLUMN\)",
+        {
+            models: models.read_text().replace("    body = ", "    # body = ", 1),
+            migrations / "0003_remove_article_body.py": (
+                "from django.db import migrations\n\n\n"
+                "class Migration(migrations.Migration):\n"
+                "    dependencies = [('articles', '0002_search_index')]\n"
+                "    operations = [migrations.RemoveField('article', 'body')]\n"
+            ),
+            migrations / "0004_fails.py": (
+                "from django.db import migrations\n\n\n"
+                "def fail(apps, schema_editor):\n"
+                "    raise RuntimeError('this migration fails on purpose')\n\n\n"
+                "class Migration(migrations.Migration):\n"
+                "    dependencies = [('articles', '0003_remove_article_body')]\n"
+                "    operations = [migrations.RunPython(fail)]\n"
+            ),
+        },
+    )
+    # The table is as the serving release needs it: its API lists and creates articles.
+    status, body, _ = project.server.get("/api/articles/")
+    assert status == 200, body
 
 
 def test_an_app_that_cannot_start_leaves_the_old_release_serving(project):
@@ -339,6 +374,168 @@ def test_a_deploy_killed_at_each_stage_leaves_one_release_running_and_a_clean_ne
     assert "serving " in result.stdout
     status = project.fab("status").stdout
     assert status.count("RUNNING") == 2, status
+
+
+# Tasks that note in the cache that they ran. The first release has "first";
+# the next adds "second", which only it sends, and "slow", whose worker process
+# the test kills mid-run.
+FIRST_TASKS = """\
+import os
+import time
+
+from celery import shared_task
+from django.core.cache import cache
+
+
+@shared_task(name="e2e.first")
+def first(n):
+    cache.set(f"e2e:first:{n}", 1, 3600)
+"""
+MORE_TASKS = """
+
+@shared_task(name="e2e.second")
+def second(n):
+    cache.set(f"e2e:second:{n}", 1, 3600)
+
+
+@shared_task(name="e2e.slow")
+def slow(n):
+    cache.set(f"e2e:slow-started:{n}", os.getpid(), 3600)  # the pool process running it
+    time.sleep(5)
+    cache.set(f"e2e:slow:{n}", 1, 3600)
+"""
+# Run on web1 from the first release's folder, as a web process would send
+# them: "first" all along, and "second" only once `current` is another release.
+SENDER = """
+import json, os, time
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "PROJECT.settings")
+import django
+django.setup()
+from PROJECT.celery import app
+current, stop = "/srv/PROJECT/current", os.path.expanduser("~/e2e-stop")
+started = os.readlink(current)
+sent = dict(first=0, second=0)
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline and not os.path.exists(stop):
+    app.send_task("e2e.first", [sent["first"]])
+    sent["first"] += 1
+    if os.readlink(current) != started:
+        app.send_task("e2e.second", [sent["second"]])
+        sent["second"] += 1
+    time.sleep(0.02)
+print(json.dumps(sent), flush=True)
+""".replace("PROJECT", NAME)
+MISSING = """
+import json
+from django.core.cache import cache
+sent = json.loads(SENT)
+keys = [f"e2e:{kind}:{n}" for kind, count in sent.items() for n in range(count)]
+print(json.dumps(sorted(set(keys) - set(cache.get_many(keys)))))
+"""
+
+
+def django_shell(lab, web, script: str, release: str = "current") -> str:
+    """The last line ``script`` prints, run by manage shell in a release on web1."""
+    shown = lab.ssh_as(
+        DEPLOY,
+        web,
+        f"cd /srv/{NAME}/{release} && server/run .venv/bin/python manage shell -c "
+        + shlex.quote(script),
+    )
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.strip().splitlines()[-1]
+
+
+def wait_for(what: str, probe, seconds: float = 90):
+    """Call ``probe`` until it returns something true (bounded); that value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := probe():
+            return value
+        time.sleep(1)
+    pytest.fail(f"{what}: not within {seconds} s")
+
+
+def test_no_task_is_lost_or_unregistered_across_a_deploy_that_adds_a_task_type(project, lab, web):
+    tasks = project.root / NAME / "apps" / "articles" / "tasks.py"
+    tasks.write_text(FIRST_TASKS)
+    project.commit("A task")
+    project.fab("deploy")
+    first = re.search(rf"current ({RELEASE})", project.fab("status").stdout)[1]
+    lab.ssh_as(DEPLOY, web, "rm -f ~/e2e-stop")
+    sender = subprocess.Popen(  # noqa: S603 -- ssh with the lab's own files
+        lab.ssh_command(
+            DEPLOY,
+            web,
+            f"cd /srv/{NAME}/releases/{first} && server/run .venv/bin/python -c "
+            + shlex.quote(SENDER),
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)
+        tasks.write_text(FIRST_TASKS + MORE_TASKS)
+        project.commit("A new task type")
+        deployed = project.fab("deploy")
+        time.sleep(3)
+    finally:
+        lab.ssh_as(DEPLOY, web, "touch ~/e2e-stop")
+        out, err = sender.communicate(timeout=60)
+    assert sender.returncode == 0, err
+    sent = json.loads(out.strip().splitlines()[-1])
+    assert sent["first"] > 100 and sent["second"] > 50, sent
+    missing = MISSING.replace("SENT", repr(json.dumps(sent)))
+    wait_for("every task sent ran", lambda: django_shell(lab, web, missing) == "[]")
+    # The old worker stopped taking tasks before the new one started: none saw "second".
+    logs = lab.ssh(web, f"grep -c 'unregistered task' /var/log/{NAME}/worker-*.log", check=False)
+    assert all(line.endswith(":0") for line in logs.stdout.split()), logs.stdout
+    print(f"tasks sent through the deploy and all run: {sent}")
+    assert "serving " in deployed.stdout
+
+    # A worker process killed mid-task (OOM, SIGKILL): the task goes back to the queue.
+    django_shell(lab, web, f"from {NAME}.celery import app; app.send_task('e2e.slow', [1])")
+    pid = wait_for(
+        "the slow task started",
+        lambda: json.loads(django_shell(lab, web, GET.replace("KEY", "e2e:slow-started:1"))),
+    )
+    lab.ssh(web, f"kill -KILL {int(pid)}")
+    wait_for(
+        "the killed task ran again to its end",
+        lambda: json.loads(django_shell(lab, web, GET.replace("KEY", "e2e:slow:1"))),
+    )
+    again = json.loads(django_shell(lab, web, GET.replace("KEY", "e2e:slow-started:1")))
+    assert again != pid, "the task was not run again in another worker process"
+
+
+GET = "import json; from django.core.cache import cache; print(json.dumps(cache.get('KEY')))"
+
+
+def test_maintenance_mode_answers_503_with_the_page_to_all_but_health(project, lab, web):
+    assert project.fab("maintenance").stdout.strip().endswith(": maintenance off")
+    project.fab("maintenance", "--on")
+    try:
+        status, body, headers = web.get("/api/articles/")
+        assert status == 503, body
+        assert b"Down for maintenance" in body
+        assert ("Retry-After", "120") in headers
+        names = [name.lower() for name, _ in headers]
+        for header in ("x-frame-options", "x-content-type-options", "referrer-policy"):
+            assert names.count(header) == 1, headers
+        assert web.get("/static/admin/css/base.css")[0] == 503
+        # Monitoring still sees the app, and ACME challenges still reach certbot's folder.
+        assert web.get("/health/")[0] == 200
+        assert web.get("/.well-known/acme-challenge/e2e-probe", https=False)[0] == 404
+        # The page is only ever the 503's: no one fetches it by its name.
+        assert web.get("/maintenance.html")[0] == 404
+        assert project.fab("maintenance").stdout.strip().endswith(": maintenance on")
+        # Only root's deploy helper switches it: the deploy user cannot.
+        planted = lab.ssh_as(DEPLOY, web, f"rm -f /etc/nginx/{NAME}/maintenance.on")
+        assert planted.returncode != 0
+    finally:
+        project.fab("maintenance", "--off")
+    assert web.get("/api/articles/")[0] == 200
 
 
 def test_a_second_operator_provisioning_from_a_fresh_clone_changes_nothing(project, lab, web):

@@ -17,15 +17,20 @@ SEARCH_INDEX = GinIndex(
 
 def add_search_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.add_index(apps.get_model("articles", "Article"), SEARCH_INDEX)
+        model = apps.get_model("articles", "Article")
+        # CONCURRENTLY: the table takes writes while the index builds.
+        schema_editor.add_index(model, SEARCH_INDEX, concurrently=True)
 
 
 def remove_search_index(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.remove_index(apps.get_model("articles", "Article"), SEARCH_INDEX)
+        model = apps.get_model("articles", "Article")
+        schema_editor.remove_index(model, SEARCH_INDEX, concurrently=True)
 
 
 class Migration(migrations.Migration):
+    # A concurrent index build cannot run inside a transaction.
+    atomic = False
     dependencies = [("articles", "0001_initial")]
 
     operations = [migrations.RunPython(add_search_index, remove_search_index)]

@@ -10,8 +10,10 @@ site may use only a reviewed list of directives, with paths the project owns.
 
 Its settings come from deploy_helper.json next to it (root-owned, written by
 provisioning), never from the arguments or the environment. Subcommands:
-install-programs RELEASE, remove-programs RELEASE, releases, status [PROGRAM],
-install-site, prune-logs OLDEST_RELEASE. A refusal or failure prints one line to stderr, exit 1.
+install-programs RELEASE, remove-programs RELEASE, stop-worker RELEASE,
+start-worker RELEASE, releases, status [PROGRAM], install-site, prune-logs OLDEST_RELEASE,
+maintenance on|off|status.
+A refusal or failure prints one line to stderr, exit 1.
 """
 
 import argparse
@@ -452,6 +454,49 @@ def status(config: Config, program: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def worker_program(config: Config, release: str) -> str:
+    """The supervisor name of ``release``'s Celery worker (conf/supervisor.conf.j2)."""
+    check_release(release)
+    return f"{config.project}-{release}:{config.project}-worker-{release}"
+
+
+def stop_worker(config: Config, release: str) -> None:
+    """Stop ``release``'s worker: it finishes its running tasks and takes no new one.
+
+    A worker that does not run (or a release without programs) is fine:
+    there is nothing to stop.
+    """
+    result = config.run(args := [SUPERVISORCTL, "stop", worker_program(config, release)])
+    said = (result.stdout + result.stderr).lower()
+    if result.returncode != 0 and "not running" not in said and "no such process" not in said:
+        raise failure(args, result)
+
+
+def start_worker(config: Config, release: str) -> None:
+    """Start ``release``'s worker again; one that already runs is fine."""
+    result = config.run(args := [SUPERVISORCTL, "start", worker_program(config, release)])
+    if result.returncode != 0 and "already started" not in (result.stdout + result.stderr):
+        raise failure(args, result)
+
+
+MAINTENANCE_FLAG = "maintenance.on"
+
+
+def maintenance_flag(config: Config) -> Path:
+    """The file whose presence has the site answer 503 (conf/nginx.conf.j2)."""
+    return Path(config.nginx_include_dir) / MAINTENANCE_FLAG
+
+
+def maintenance(config: Config, state: str) -> str:
+    """Turn maintenance mode on or off (nginx sees it at the next request), or show it."""
+    flag = maintenance_flag(config)
+    if state == "on" and not flag.exists():
+        write_atomically(flag, b"on\n")
+    elif state == "off":
+        flag.unlink(missing_ok=True)
+    return "on" if flag.exists() else "off"
+
+
 def releases_with_programs(config: Config) -> list[str]:
     """The releases with a supervisor config or programs supervisord still runs, sorted.
 
@@ -531,12 +576,15 @@ def main(
     for name, metavar in [
         ("install-programs", "RELEASE"),
         ("remove-programs", "RELEASE"),
+        ("stop-worker", "RELEASE"),
+        ("start-worker", "RELEASE"),
         ("prune-logs", "OLDEST_RELEASE"),
     ]:
         commands.add_parser(name).add_argument("release", metavar=metavar)
     commands.add_parser("status").add_argument("program", nargs="?", metavar="PROGRAM")
     commands.add_parser("install-site")
     commands.add_parser("releases")
+    commands.add_parser("maintenance").add_argument("state", choices=["on", "off", "status"])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -548,11 +596,17 @@ def main(
             install_programs(config, args.release, read_stdin(stream))
         elif args.command == "remove-programs":
             remove_programs(config, args.release)
+        elif args.command == "stop-worker":
+            stop_worker(config, args.release)
+        elif args.command == "start-worker":
+            start_worker(config, args.release)
         elif args.command == "status":
             if text := status(config, args.program):
                 print(text)
         elif args.command == "install-site":
             print(install_site(config, read_stdin(stream)))
+        elif args.command == "maintenance":
+            print(f"maintenance {maintenance(config, args.state)}")
         elif args.command == "releases":
             for release in releases_with_programs(config):
                 print(release)
