@@ -151,6 +151,7 @@ def test_a_migration_the_serving_release_cannot_survive_is_refused_before_any_ru
     # check 0003 would stay applied and every article query of the old code fail.
     migrations = project.root / NAME / "apps" / "articles" / "migrations"
     models = project.root / NAME / "apps" / "articles" / "models.py"
+    dropped, failing = migrations / "0003_remove_article_body.py", migrations / "0004_fails.py"
     assert_failed_deploy_left_old_release_serving(
         project,
         "A column dropped, then a migration that fails",
@@ -159,13 +160,13 @@ def test_a_migration_the_serving_release_cannot_survive_is_refused_before_any_ru
         r"(.|\n)*drops a column \(DROP_COLUMN\)",
         {
             models: models.read_text().replace("    body = ", "    # body = ", 1),
-            migrations / "0003_remove_article_body.py": (
+            dropped: (
                 "from django.db import migrations\n\n\n"
                 "class Migration(migrations.Migration):\n"
                 "    dependencies = [('articles', '0002_search_index')]\n"
                 "    operations = [migrations.RemoveField('article', 'body')]\n"
             ),
-            migrations / "0004_fails.py": (
+            failing: (
                 "from django.db import migrations\n\n\n"
                 "def fail(apps, schema_editor):\n"
                 "    raise RuntimeError('this migration fails on purpose')\n\n\n"
