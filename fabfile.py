@@ -5,6 +5,9 @@
     fab releases --target=staging        list the releases, marking the current one
     fab restart --target=staging         restart the app and worker, e.g. on new secrets
     fab maintenance --on --target=staging   answer 503 with a page (--off: serve again)
+    fab backup --target=staging          back up the database and the uploads now
+    fab backups --target=staging         list the backups with age and size; exit 1 on a problem
+    fab restore --at=2026-12-07T10:30:00Z --target=staging   the data as it was then
 
 Targets are configured below. `fab -H deploy@host -i key TASK` runs a task on
 that host instead of the target's hosts. Deploys log in as the deploy user
@@ -15,6 +18,7 @@ from fabric import Connection, task
 from invoke.exceptions import Exit
 from paramiko import SSHException
 
+from deploy import backups as backup_steps
 from deploy import lock, remote, workflow
 from deploy.build import BuildError
 from deploy.build import build as build_archive
@@ -159,3 +163,51 @@ def unlock(c, target="production"):
     """Stop a deploy lock's holder that hangs; a deploy that ends or is cut off frees it itself."""
     destination = target_named(target)
     each_server(c, destination, lambda server: print(lock.break_lock(server, destination)))
+
+
+@task
+def backup(c, target="production"):
+    """Back up the database (incremental) and the uploads now, beside the scheduled backups."""
+    destination = target_named(target)
+    each_server(
+        c,
+        destination,
+        lambda server: print(f"{server.host}: {backup_steps.back_up(server, destination)}"),
+    )
+
+
+@task
+def backups(c, target="production"):
+    """List the backups and media snapshots with age and size, and each job's last result."""
+    destination = target_named(target)
+    found = []
+
+    def show(server):
+        data = backup_steps.listing(server, destination)
+        print(f"{server.host} (server time {data['now'][:19]}Z):")
+        for line in backup_steps.report(data):
+            print(f"  {line}")
+        found.extend(f"{server.host}: {problem}" for problem in backup_steps.problems(data))
+
+    each_server(c, destination, show)
+    if found:
+        raise Exit("\n".join(found))
+
+
+@task(
+    help={
+        "at": "a time with its zone, e.g. 2026-12-07T10:30:00Z; default: now (all committed data)",
+        "check": "only say what the restore would start from",
+    }
+)
+def restore(c, target="production", at="now", check=False):
+    """Restore the database to a point in time and the uploads to the snapshot before it."""
+    destination = target_named(target)
+
+    def act(server):
+        if check:
+            print(f"{server.host}: {backup_steps.check_restore(server, destination, at)}")
+        else:
+            workflow.restore(server, destination, at)
+
+    each_server(c, destination, act)

@@ -377,6 +377,16 @@ def start_worker(c, target, release):
     run(c, as_root(target, "start-worker", release), f"starting the worker of {release}")
 
 
+def stop_programs(c, target, release):
+    """Stop ``release``'s app server and worker without removing them (during a restore)."""
+    run(c, as_root(target, "stop-programs", release), f"stopping the programs of {release}")
+
+
+def start_programs(c, target, release):
+    """Start ``release``'s app server and worker again."""
+    run(c, as_root(target, "start-programs", release), f"starting the programs of {release}")
+
+
 def maintenance(c, target, state):
     """Maintenance mode "on" or "off" (every request but /health/ answers 503), or its "status"."""
     return run(c, as_root(target, "maintenance", state), f"maintenance {state}").strip()

@@ -28,6 +28,8 @@ class Target:
     media_root: str = "/var/lib/{{ project_name }}/media"
     # The one program the deploy user may run as root (roles/deploy_user).
     helper: str = "/usr/local/lib/{{ project_name }}/deploy_helper.py"
+    # The backup program the deploy user may run as root (roles/backup).
+    backup_program: str = "/usr/local/lib/{{ project_name }}/backup.py"
     requirements: str = "requirements/deployment.txt"
     # Production only gets builds of a commit: no --dirty build (build.py).
     production: bool = True

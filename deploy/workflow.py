@@ -1,4 +1,5 @@
-"""The order of the steps in remote.py: deploy, rollback and restart, with zero downtime.
+"""The order of the steps in remote.py: deploy, rollback and restart, with zero downtime,
+and restore from the backups (backups.py) behind maintenance mode.
 
 The new release starts beside the serving one and only becomes ``current``
 once its own app server answers /health/ and the nginx site is installed.
@@ -14,8 +15,9 @@ only the new release defines; tasks sent in between wait in the queue.
 """
 
 import contextlib
+import time
 
-from . import lock, remote
+from . import backups, lock, remote
 from .remote import DeployError
 
 
@@ -234,3 +236,44 @@ def restart(c, target, log=print):
         remote.remove(steps, target, active)
         log(f"serving {release} ({remote.version(steps, target, release)})")
         return release
+
+
+def restore(c, target, at, log=print):
+    """Restore the database to ``at`` (or "now") and the media to the snapshot before it.
+
+    Under the deploy lock, in maintenance mode (the site answers 503, /health/
+    and ACME challenges still work): the current release's app server and
+    worker stop, the backup program restores, they start again and must answer
+    /health/ before maintenance ends. A restore that cannot be done (no backup
+    before ``at``) is refused before anything changes; one that fails later
+    leaves maintenance on, with the programs started again to look at.
+    """
+    with locked(c, target) as steps:
+        active = remote.current(steps, target)
+        if active is None:
+            raise DeployError("no release is current: deploy one before restoring its data")
+        log(backups.check_restore(steps, target, at))
+        started = time.monotonic()
+        remote.maintenance(steps, target, "on")
+        log("maintenance on")
+        try:
+            remote.stop_programs(steps, target, active)
+            log(f"stopped the programs of {active}")
+            log(backups.restore(steps, target, at))
+        except BaseException as failure:
+            with contextlib.suppress(Exception):
+                remote.start_programs(steps, target, active)
+            if isinstance(failure, DeployError):
+                raise DeployError(
+                    f"{failure}\nthe site stays in maintenance mode: fix the cause and restore "
+                    "again, or fab maintenance --off to serve the data as it is"
+                ) from failure
+            raise
+        remote.start_programs(steps, target, active)
+        remote.check_health(steps, target, active, through_current=True)
+        remote.maintenance(steps, target, "off")
+        seconds = time.monotonic() - started
+        log(
+            f"maintenance off: serving {active} on the data of {at}, {seconds:.1f} s after it began"
+        )
+        return seconds

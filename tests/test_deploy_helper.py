@@ -447,7 +447,30 @@ def test_a_worker_that_fails_to_start_is_reported(config, capsys):
     assert "spawn error" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("action", ["stop-worker", "start-worker"])
+def test_a_restore_pauses_both_programs_of_a_release_and_starts_them_again(config):
+    assert deploy_helper.main(["stop-programs", R], config) == 0
+    assert deploy_helper.main(["start-programs", R], config) == 0
+    group = f"acme_shop-{R}:*"
+    assert config.run.calls == [[CTL, "stop", group], [CTL, "start", group]]
+
+
+def test_programs_stopped_already_are_fine_and_a_failed_start_is_reported(config, capsys):
+    group = f"acme_shop-{R}:*"
+    config = with_runner(
+        config,
+        {
+            (CTL, "stop", group): (1, "acme_shop-web: ERROR (not running)\n", ""),
+            (CTL, "start", group): (7, "acme_shop-web: ERROR (spawn error)\n", ""),
+        },
+    )
+    assert deploy_helper.main(["stop-programs", R], config) == 0
+    assert deploy_helper.main(["start-programs", R], config) == 1
+    assert "spawn error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "action", ["stop-worker", "start-worker", "stop-programs", "start-programs"]
+)
 def test_a_worker_of_no_release_is_refused(config, capsys, action):
     assert deploy_helper.main([action, "all"], config) == 1
     assert "is not a release name" in capsys.readouterr().err

@@ -1,8 +1,10 @@
+import contextlib
 import json
 import os
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -10,7 +12,7 @@ from celery import current_app
 from django.db import OperationalError, connection
 from kombu.exceptions import OperationalError as BrokerError
 
-from {{ project_name }}.apps.health import checks
+from {{ project_name }}.apps.health import backups, checks
 
 from .helpers import manage
 
@@ -266,3 +268,84 @@ def test_a_broker_that_comes_back_is_reached_again(relay):
     finally:
         checks.close_broker()
         back.stop()
+
+
+# Backups (roles/backup writes each job's status; apps/health/backups.py reads it).
+
+BACKUP_CHECKS = {
+    name: {"check": f"{backups.__name__}.{check}", "required": False}
+    for name, check in (
+        ("backup_database", "check_database_backup"),
+        ("backup_media", "check_media_backup"),
+    )
+}
+
+
+def job_status(ok=True, due_in=timedelta(hours=1)):
+    now = datetime.now(UTC)
+    return {
+        "ok": ok,
+        "last_success": (now - timedelta(hours=1)).isoformat(),
+        "due_by": (now + due_in).isoformat(),
+        "error": None if ok else "pgbackrest failed (exit 56): no disk",
+    }
+
+
+@pytest.mark.parametrize(
+    ("database", "media", "errors"),
+    [
+        (job_status(), job_status(), {}),
+        (job_status(ok=False), job_status(), {"backup_database": "BackupFailed"}),
+        (job_status(), job_status(due_in=-timedelta(minutes=1)), {"backup_media": "BackupOverdue"}),
+        (job_status(), None, {"backup_media": "BackupMissing"}),
+    ],
+)
+def test_backups_that_failed_are_overdue_or_never_ran_are_reported_and_the_site_serves_on(
+    client, settings, tmp_path, database, media, errors
+):
+    for kind, status in (("database", database), ("media", media)):
+        if status is not None:
+            (tmp_path / f"{kind}.json").write_text(json.dumps(status))
+    settings.BACKUP_STATUS_DIR = str(tmp_path)
+    settings.HEALTH_CHECKS = {**settings.HEALTH_CHECKS, **BACKUP_CHECKS}
+    response = client.get("/health/")
+    assert response.status_code == 200
+    components = response.json()["components"]
+    found = {name: components[name].get("error") for name in BACKUP_CHECKS}
+    assert found == {name: errors.get(name) for name in BACKUP_CHECKS}
+
+
+@pytest.mark.service("postgresql")
+def test_the_wal_archive_check_reads_postgresql_s_archiver():
+    # The test server archives nothing: no failure, so the check passes.
+    backups.check_wal_archive()
+
+
+class Archiver:
+    """A connection whose pg_stat_archiver says (last archived, last failed)."""
+
+    def __init__(self, row):
+        self.row = row
+
+    @contextlib.contextmanager
+    def cursor(self):
+        row = self.row
+        yield type("Cursor", (), {"execute": lambda s, sql: None, "fetchone": lambda s: row})()
+
+
+@pytest.mark.parametrize(
+    ("archived", "failed", "fails"),
+    [
+        (None, None, False),
+        (datetime(2026, 12, 7, 10, 0, tzinfo=UTC), datetime(2026, 12, 7, 9, 0, tzinfo=UTC), False),
+        (datetime(2026, 12, 7, 9, 0, tzinfo=UTC), datetime(2026, 12, 7, 10, 0, tzinfo=UTC), True),
+        (None, datetime(2026, 12, 7, 10, 0, tzinfo=UTC), True),
+    ],
+)
+def test_the_wal_archive_fails_when_its_last_attempt_failed(monkeypatch, archived, failed, fails):
+    monkeypatch.setattr(backups, "connection", Archiver((archived, failed)))
+    if fails:
+        with pytest.raises(backups.ArchiveFailing):
+            backups.check_wal_archive()
+    else:
+        backups.check_wal_archive()

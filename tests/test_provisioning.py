@@ -151,7 +151,7 @@ def test_secrets_come_from_the_vault_and_are_checked_before_anything_runs():
     variables = yaml.safe_load(text)
     secrets_ = {n: v for n, v in variables.items() if n.endswith(("_password", "_secret_key"))}
     assert secrets_ == {name: f"{OPEN} vault_{name} {CLOSE}" for name in secrets_}
-    assert len(secrets_) == 4
+    assert len(secrets_) == 5
     common = yaml.safe_load((PROVISIONING / "roles" / "common" / "tasks" / "main.yml").read_text())
     checked = common[0]["ansible.builtin.assert"]["that"]
     assert checked == [f"vault_{name} is defined" for name in secrets_]

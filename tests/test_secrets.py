@@ -41,6 +41,7 @@ def test_init_makes_a_password_and_an_encrypted_vault_with_every_secret(tmp_path
     assert vault.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
     values = opened(vault, password.read_bytes().strip())
     assert {name: len(value) for name, value in values.items()} == {
+        "vault_backup_password": 48,
         "vault_django_secret_key": 64,
         "vault_postgresql_password": 32,
         "vault_rabbitmq_password": 32,
@@ -61,13 +62,37 @@ def test_a_host_with_secrets_keeps_them(tmp_path):
     assert vault.read_bytes() == before
 
 
+def test_init_gives_a_vault_made_before_the_secrets_it_lacks_and_keeps_the_others(tmp_path):
+    secrets(tmp_path, "init", "web1")
+    vault = tmp_path / "host_vars" / "web1" / "vault.yml"
+    lib = VaultLib(
+        [(DEFAULT_VAULT_ID_MATCH, VaultSecret((tmp_path / "vault-password").read_bytes().strip()))]
+    )
+    older = opened(vault, (tmp_path / "vault-password").read_bytes().strip())
+    del older["vault_backup_password"]
+    vault.write_bytes(lib.encrypt(yaml.safe_dump(older)))
+    done = secrets(tmp_path, "init", "web1")
+    assert done.returncode == 0, done.stderr
+    assert "added vault_backup_password to" in done.stdout
+    now = opened(vault, (tmp_path / "vault-password").read_bytes().strip())
+    assert len(now.pop("vault_backup_password")) == 48
+    assert now == older
+
+
+def test_the_backups_key_is_never_rotated(tmp_path):
+    secrets(tmp_path, "init", "web1")
+    done = secrets(tmp_path, "rotate", "web1", "backup")
+    assert done.returncode == 1
+    assert "no secret named backup: name one or more of postgresql, redis" in done.stderr
+
+
 def test_the_password_may_come_from_a_command(tmp_path):
     command = tmp_path / "from-password-manager"
     command.write_text("#!/bin/sh\necho s3cret-from-a-command\n")
     command.chmod(0o700)
     assert secrets(tmp_path, "init", "web1", password_file=command).returncode == 0
     vault = tmp_path / "host_vars" / "web1" / "vault.yml"
-    assert len(opened(vault, b"s3cret-from-a-command")) == 4
+    assert len(opened(vault, b"s3cret-from-a-command")) == 5
 
 
 def test_a_host_without_secrets_is_named_with_the_fix(tmp_path):

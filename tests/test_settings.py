@@ -33,6 +33,7 @@ print(json.dumps(dict(
     BROKER=s.CELERY_BROKER_URL,
     EAGER=s.CELERY_TASK_ALWAYS_EAGER,
     REDELIVERED=[s.CELERY_TASK_ACKS_LATE, s.CELERY_TASK_REJECT_ON_WORKER_LOST],
+    HEALTH={name: spec["required"] for name, spec in s.HEALTH_CHECKS.items()},
     HTTPS=[getattr(s, name, None) for name in (
         "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"
     )],
@@ -106,11 +107,26 @@ def test_deployment_uses_the_real_services_and_logs_json(tmp_path):
     assert chosen["EAGER"] is False
     # A task whose worker dies mid-run goes back to the queue.
     assert chosen["REDELIVERED"] == [True, True]
+    assert chosen["HEALTH"] == {"database": True, "cache": True, "broker": True, "search": False}
     record = json.loads(log.strip().splitlines()[-1])
     assert record["message"] == "hello world"
     assert record["level"] == "WARNING"
     assert record["logger"] == "probe"
     assert "time" in record
+
+
+def test_a_server_with_backups_reports_them_in_health_without_requiring_them(tmp_path):
+    environ = deployment_environ(DJANGO_BACKUP_STATUS_DIR="/var/lib/shop-backup/status")
+    chosen, _ = loaded(tmp_path, **environ)
+    assert chosen["HEALTH"] == {
+        "database": True,
+        "cache": True,
+        "broker": True,
+        "search": False,
+        "backup_database": False,
+        "backup_media": False,
+        "wal_archive": False,
+    }
 
 
 def test_deployment_without_its_variables_names_each_missing_one(tmp_path):

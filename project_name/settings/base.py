@@ -224,3 +224,24 @@ HEALTH_CHECKS = {
     # Reported, but a search outage should not take the whole site out of service.
     "search": {"check": "{{ project_name }}.apps.search.checks.check_search", "required": False},
 }
+# Where a server's backup jobs record their results (roles/backup); empty: no
+# backups here, and /health/ does not report them.
+BACKUP_STATUS_DIR = ""
+
+
+def backup_checks(status_dir: str) -> dict:
+    """The /health/ components of the backups, reported but not required.
+
+    A failed backup must be seen and fixed, but the site serves on.
+    """
+    if not status_dir:
+        return {}
+    module = "{{ project_name }}.apps.health.backups"
+    return {
+        name: {"check": f"{module}.{check}", "required": False}
+        for name, check in (
+            ("backup_database", "check_database_backup"),
+            ("backup_media", "check_media_backup"),
+            ("wal_archive", "check_wal_archive"),
+        )
+    }

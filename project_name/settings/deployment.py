@@ -7,8 +7,10 @@ variables the project refuses to start and names each one that is missing.
 
 from .base import *  # noqa: F403
 from .base import (
+    HEALTH_CHECKS,
     REST_FRAMEWORK,
     STORAGES,
+    backup_checks,
     cache_settings,
     celery_settings,
     database_settings,
@@ -28,6 +30,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 _database_url = env.str("DATABASE_URL")
 _redis_url = env.str("REDIS_URL")
 _broker_url = env.str("CELERY_BROKER_URL")
+BACKUP_STATUS_DIR = env.str("DJANGO_BACKUP_STATUS_DIR", "")
 
 env.require_all()
 
@@ -37,6 +40,7 @@ globals().update(celery_settings(_broker_url))
 # Elasticsearch when ELASTICSEARCH_URL is set, PostgreSQL's full-text search otherwise.
 SEARCH = search_settings(env.str("ELASTICSEARCH_URL", ""), DATABASES["default"])
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+HEALTH_CHECKS = {**HEALTH_CHECKS, **backup_checks(BACKUP_STATUS_DIR)}
 # collectstatic writes each file also under a name with its content's hash,
 # which the static template tag links: nginx lets browsers keep those for a year, and a
 # changed file gets a new name (conf/nginx.conf.j2).

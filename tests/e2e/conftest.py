@@ -3,10 +3,11 @@
 provisioning/test/run starts the lab (provisioning/test/lab) and runs these
 tests on its controller side. They tell one story, in the order of STORY, each
 building on what the previous ones left: the lab's network, provisioning,
-deploys (good, broken on purpose, under load, rolled back), HTTPS from the
-lab's ACME CA, secrets rotated under load, a reboot, attacks, and the
-server checks shown to fail when what they check is broken. Tests marked
-``every_suite`` are the part CI also runs on the other Debian release.
+deploys (good, broken on purpose, under load, rolled back), backups restored
+to a point in time, HTTPS from the lab's ACME CA, secrets rotated under load,
+a reboot, attacks, and the server checks shown to fail when what they check
+is broken. Tests marked ``every_suite`` are the part CI also runs on the other
+Debian release.
 
 Deploys go from a clone of the project's last commit with a target of its own
 (``e2e``), so the story never writes to the project itself.
@@ -31,6 +32,7 @@ STORY = (
     "test_provisioning.py",
     "test_hardening.py",
     "test_deploy.py",
+    "test_backups.py",
     "test_https.py",
     "test_secrets.py",
     "test_reboot.py",

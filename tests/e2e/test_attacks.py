@@ -72,6 +72,13 @@ ATTEMPTS = [
     ("edit the nginx site", f"echo '#' >> /etc/nginx/sites-enabled/{NAME}.conf"),
     ("run the deploy helper", f"sudo -n {HELPER} status"),
     ("read the deploy user's keys", f"cat /home/{DEPLOY}/.ssh/authorized_keys"),
+    # The backups hold every row and upload: the app user reaches none of them.
+    ("read the database's backups", "ls /var/lib/pgbackrest"),
+    ("read the backups' key in pgBackRest's settings", "cat /etc/pgbackrest/pgbackrest.conf"),
+    ("read the media repository's key", f"cat /etc/{NAME}-backup/media-password"),
+    ("read the media repository", f"ls /var/lib/{NAME}-backup/media"),
+    ("mark a failed backup as done", f"echo ok > /var/lib/{NAME}-backup/status/media.json"),
+    ("run the backup program", f"sudo -n /usr/local/lib/{NAME}/backup.py list"),
 ]
 
 
@@ -181,6 +188,25 @@ def test_the_deploy_user_runs_nothing_else_as_root(lab, web):
     result = lab.ssh_as(DEPLOY, web, "sudo -n /bin/true")
     assert result.returncode != 0
     assert "password is required" in result.stderr or "not allowed" in result.stderr
+
+
+BACKUP = f"/usr/local/lib/{NAME}/backup.py"
+BACKUP_REFUSALS = [
+    # sudoers lets the deploy user start only now, list and restore.
+    ("run a job of the timers'", f"sudo -n {BACKUP} run verify", "password is required"),
+    ("restore to a time that is none", f"sudo -n {BACKUP} restore --at '$(id)'", "backup: "),
+    ("restore with another option", f"sudo -n {BACKUP} restore --at now --set=x", "usage:"),
+]
+
+
+@pytest.mark.parametrize(
+    ("attack", "command", "text"), BACKUP_REFUSALS, ids=[a for a, *_ in BACKUP_REFUSALS]
+)
+def test_the_backup_program_refuses(lab, web, attack, command, text):
+    result = lab.ssh_as(DEPLOY, web, command)
+    assert result.returncode != 0, f"{attack}: accepted\n{result.stdout}"
+    assert text in result.stderr, result.stderr
+    assert web.get("/health/")[0] == 200
 
 
 AWKWARD = "a b, 'c' \"d\" $HOME $(touch /tmp/x) `id` #e &f; g\\h * ~ %s"

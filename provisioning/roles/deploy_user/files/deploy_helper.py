@@ -11,7 +11,8 @@ site may use only a reviewed list of directives, with paths the project owns.
 Its settings come from deploy_helper.json next to it (root-owned, written by
 provisioning), never from the arguments or the environment. Subcommands:
 install-programs RELEASE, remove-programs RELEASE, stop-worker RELEASE,
-start-worker RELEASE, releases, status [PROGRAM], install-site, prune-logs OLDEST_RELEASE,
+start-worker RELEASE, stop-programs RELEASE, start-programs RELEASE,
+releases, status [PROGRAM], install-site, prune-logs OLDEST_RELEASE,
 maintenance on|off|status.
 A refusal or failure prints one line to stderr, exit 1.
 """
@@ -479,6 +480,23 @@ def start_worker(config: Config, release: str) -> None:
         raise failure(args, result)
 
 
+def stop_programs(config: Config, release: str) -> None:
+    """Stop ``release``'s app server and worker, keeping them installed (a restore's pause)."""
+    group = f"{config.project}-{check_release(release)}"
+    result = config.run(args := [SUPERVISORCTL, "stop", f"{group}:*"])
+    said = (result.stdout + result.stderr).lower()
+    if result.returncode != 0 and "not running" not in said:
+        raise failure(args, result)
+
+
+def start_programs(config: Config, release: str) -> None:
+    """Start ``release``'s app server and worker again; running ones are left as they are."""
+    group = f"{config.project}-{check_release(release)}"
+    result = config.run(args := [SUPERVISORCTL, "start", f"{group}:*"])
+    if result.returncode != 0 and "already started" not in (result.stdout + result.stderr):
+        raise failure(args, result)
+
+
 MAINTENANCE_FLAG = "maintenance.on"
 
 
@@ -578,6 +596,8 @@ def main(
         ("remove-programs", "RELEASE"),
         ("stop-worker", "RELEASE"),
         ("start-worker", "RELEASE"),
+        ("stop-programs", "RELEASE"),
+        ("start-programs", "RELEASE"),
         ("prune-logs", "OLDEST_RELEASE"),
     ]:
         commands.add_parser(name).add_argument("release", metavar=metavar)
@@ -600,6 +620,10 @@ def main(
             stop_worker(config, args.release)
         elif args.command == "start-worker":
             start_worker(config, args.release)
+        elif args.command == "stop-programs":
+            stop_programs(config, args.release)
+        elif args.command == "start-programs":
+            start_programs(config, args.release)
         elif args.command == "status":
             if text := status(config, args.program):
                 print(text)

@@ -1,0 +1,532 @@
+#!/usr/bin/python3 -I
+"""Backups of the project's database (pgBackRest) and uploads (restic), run as root.
+
+The timers (roles/backup) start ``run KIND``; the deploy user may start ``now``,
+``list``, ``restore --at TIME`` and ``restore --check --at TIME`` through sudo
+(fab backup, fab backups, fab restore). Its settings come from backup.json next
+to it (root-owned, written by provisioning), never from the arguments or the
+environment. Subcommands:
+
+  run database-full|database-incr|media|verify   one scheduled job; its result is
+                      recorded in the status folder, which /health/ and fab backups read
+  now                 an incremental database backup and a media snapshot, now
+  list                JSON: the database's backups, the media snapshots, each job's
+                      last result, the WAL archive's state
+  restore --at TIME   the database to TIME (point in time, from the WAL archive;
+                      "now": all that was committed) and the media to the last
+                      snapshot at or before it; --check only says what it would
+                      restore from. The app must be stopped first.
+
+A refusal or failure prints one line to stderr, exit 1.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+Runner = Callable[[list[str]], subprocess.CompletedProcess]
+PGBACKREST = "/usr/bin/pgbackrest"
+RESTIC = "/usr/bin/restic"
+PSQL = "/usr/bin/psql"
+PG_CTLCLUSTER = "/usr/bin/pg_ctlcluster"
+RUNUSER = "/usr/sbin/runuser"
+SYSTEMCTL = "/usr/bin/systemctl"
+# What each job records its result as: both database jobs are "database".
+JOBS = {
+    "database-full": "database",
+    "database-incr": "database",
+    "media": "media",
+    "verify": "verify",
+}
+STATUS_KINDS = ("database", "media", "verify")
+# How long a restore waits for PostgreSQL to replay the WAL up to its target
+# and promote; and how long anything waits for another job's lock.
+RECOVERY_SECONDS = 1800
+LOCK_SECONDS = 3600
+
+
+class Failed(Exception):
+    """A refusal, or a command that failed; the message says which and what to do."""
+
+
+def run_command(args: list[str]) -> subprocess.CompletedProcess:
+    """Run a fixed command with a fixed environment, capturing its output."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "TZ": "UTC"}
+    return subprocess.run(  # noqa: S603 - fixed absolute programs, arguments checked by callers
+        args, capture_output=True, text=True, check=False, env=env, stdin=subprocess.DEVNULL
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """What is backed up and where to, from the root-owned JSON next to this file."""
+
+    project: str
+    stanza: str
+    postgresql_version: str
+    postgresql_cluster: str
+    media_root: str
+    media_repository: str
+    media_password_file: str
+    media_keep: dict
+    status_dir: str
+    status_group: str
+    overdue_after: dict
+    postgresql_port: int = 5432
+    run: Runner = field(default=run_command, compare=False)  # tests replace these
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
+    lock_path: str = ""
+
+    @property
+    def lock_file(self) -> str:
+        return self.lock_path or f"/run/{self.project}-backup.lock"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read backup.json next to this file (``path`` is for tests only)."""
+    path = path or Path(__file__).resolve().with_name("backup.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Config(**data)
+    except (OSError, ValueError, TypeError) as error:
+        raise Failed(f"cannot read {path}: {error}; re-run provisioning") from error
+
+
+# The commands, built without running anything.
+
+
+def pgbackrest(config: Config, *args: str) -> list[str]:
+    """pgBackRest on the project's stanza, as postgres (whose the cluster's files are)."""
+    return [RUNUSER, "-u", "postgres", "--", PGBACKREST, f"--stanza={config.stanza}", *args]
+
+
+def restic(config: Config, *args: str) -> list[str]:
+    """restic on the media repository (root: it reads and restores every owner's files)."""
+    return [
+        RESTIC,
+        f"--repo={config.media_repository}",
+        f"--password-file={config.media_password_file}",
+        f"--cache-dir=/var/cache/{config.project}-backup/restic",
+        "--quiet",
+        *args,
+    ]
+
+
+def psql(config: Config, sql: str, database: str = "postgres") -> list[str]:
+    """One statement through psql as postgres, its result unaligned with no headers."""
+    return [RUNUSER, "-u", "postgres", "--", PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1",
+            "-p", str(config.postgresql_port), "-d", database, "-c", sql]  # fmt: skip
+
+
+def cluster(config: Config, action: str) -> list[str]:
+    """pg_ctlcluster ACTION for the project's cluster (systemctl underneath on systemd)."""
+    return [PG_CTLCLUSTER, config.postgresql_version, config.postgresql_cluster, action]
+
+
+def media_forget(config: Config) -> list[str]:
+    """restic forget --prune with the retention of backup_media_keep."""
+    keep = [f"--keep-{unit}={count}" for unit, count in sorted(config.media_keep.items())]
+    return restic(config, "forget", "--tag=media", "--prune", *keep)
+
+
+def job_commands(config: Config, job: str) -> list[list[str]]:
+    """The commands of one scheduled job, in order."""
+    if job == "database-full":
+        return [pgbackrest(config, "--type=full", "backup")]
+    if job == "database-incr":
+        # Without a full backup yet pgBackRest makes a full one.
+        return [pgbackrest(config, "--type=incr", "backup")]
+    if job == "media":
+        return [restic(config, "backup", "--tag=media", config.media_root), media_forget(config)]
+    if job == "verify":
+        return [pgbackrest(config, "verify"), restic(config, "check")]
+    raise Failed(f"no job {job!r}: one of {', '.join(JOBS)}")
+
+
+def failure(args: list[str], result: subprocess.CompletedProcess) -> Failed:
+    """The error for a command that failed, with the end of what it printed on one line."""
+    output = f"{result.stdout or ''}\n{result.stderr or ''}"
+    lines = [line.strip() for line in output.splitlines() if line.strip()][-6:]
+    program = Path(args[4] if args[0] == RUNUSER else args[0]).name
+    return Failed(
+        f"{program} failed (exit {result.returncode}): {' | '.join(lines) or 'no output'}"
+    )
+
+
+def run_checked(config: Config, args: list[str]) -> str:
+    """Run ``args``; its output, or Failed with the end of it."""
+    result = config.run(args)
+    if result.returncode != 0:
+        raise failure(args, result)
+    return result.stdout
+
+
+@contextlib.contextmanager
+def exclusive(config: Config, seconds: float = LOCK_SECONDS) -> Iterator[None]:
+    """One job or restore at a time; wait (at most ``seconds``) for the one running."""
+    with open(config.lock_file, "a") as lock:  # noqa: PTH123 - flock needs the descriptor
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Failed(
+                        f"another backup job held {config.lock_file} for {seconds} s"
+                    ) from None
+                time.sleep(1)
+        yield
+
+
+# The status folder: one JSON file per kind, root-written, readable by the app's group.
+
+
+def write_atomically(path: Path, data: bytes, group: str | None = None, mode: int = 0o640) -> None:
+    """Write ``path`` through a temporary file in its folder and a rename."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if group is not None:
+            shutil.chown(temporary, group=group)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def read_status(config: Config) -> dict:
+    """Each kind's last recorded result (an empty dict for a kind that never ran)."""
+    found = {}
+    for kind in STATUS_KINDS:
+        try:
+            found[kind] = json.loads((Path(config.status_dir) / f"{kind}.json").read_text())
+        except (FileNotFoundError, ValueError):
+            found[kind] = {}
+    return found
+
+
+def record(config: Config, job: str, started: datetime, error: str | None) -> dict:
+    """Write the result of ``job`` as its kind's status; the last success carries over."""
+    kind = JOBS[job]
+    finished = config.now()
+    previous = read_status(config)[kind]
+    last_success = finished.isoformat() if error is None else previous.get("last_success")
+    due_by = None
+    if last_success is not None:
+        overdue_after = timedelta(seconds=config.overdue_after[kind])
+        due_by = (datetime.fromisoformat(last_success) + overdue_after).isoformat()
+    status = {
+        "kind": kind,
+        "job": job,
+        "ok": error is None,
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
+        "seconds": round((finished - started).total_seconds(), 1),
+        "last_success": last_success,
+        # Readers (/health/, fab backups) call the job overdue after this.
+        "due_by": due_by,
+        "error": error,
+    }
+    path = Path(config.status_dir) / f"{kind}.json"
+    write_atomically(path, json.dumps(status, indent=1).encode() + b"\n", config.status_group)
+    return status
+
+
+def run_job(config: Config, job: str) -> dict:
+    """Run one job and record its result; Failed (after recording it) when it failed."""
+    if job not in JOBS:
+        raise Failed(f"no job {job!r}: one of {', '.join(JOBS)}")
+    with exclusive(config):
+        started = config.now()
+        try:
+            for args in job_commands(config, job):
+                run_checked(config, args)
+        except Failed as failed:
+            record(config, job, started, str(failed))
+            raise
+        return record(config, job, started, None)
+
+
+def now(config: Config) -> list[dict]:
+    """An incremental database backup and a media snapshot, recorded as the timers' are."""
+    return [run_job(config, "database-incr"), run_job(config, "media")]
+
+
+# What there is to restore from.
+
+
+def database_backups(config: Config) -> list[dict]:
+    """pgBackRest's backups of the stanza, oldest first: label, type, start, stop, sizes."""
+    info = json.loads(run_checked(config, pgbackrest(config, "--output=json", "info")))
+    stanza = next((s for s in info if s.get("name") == config.stanza), {})
+    return [
+        {
+            "label": b["label"],
+            "type": b["type"],
+            "start": stamp(b["timestamp"]["start"]),
+            "stop": stamp(b["timestamp"]["stop"]),
+            "size": b["info"]["size"],
+            "stored": b["info"]["repository"]["delta"],
+        }
+        for b in stanza.get("backup", [])
+    ]
+
+
+def stamp(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def media_snapshots(config: Config) -> list[dict]:
+    """restic's snapshots of the media, oldest first: id, time, tags."""
+    found = json.loads(run_checked(config, restic(config, "snapshots", "--json", "--tag=media")))
+    snapshots = [
+        {
+            "id": s["short_id"],
+            "full_id": s["id"],
+            "time": parse_time(s["time"]).isoformat(),
+            "tags": s.get("tags", []),
+        }  # fmt: skip
+        for s in found or []
+    ]
+    return sorted(snapshots, key=lambda s: s["time"])
+
+
+def media_size(config: Config) -> int | None:
+    """The bytes the media repository holds (deduplicated, compressed)."""
+    result = config.run(restic(config, "stats", "--mode=raw-data", "--json"))
+    try:
+        return json.loads(result.stdout).get("total_size") if result.returncode == 0 else None
+    except ValueError:
+        return None
+
+
+# What fab backups says of the WAL archive (pg_stat_archiver).
+ARCHIVE_SQL = (
+    "SELECT json_build_object('last_archived', last_archived_time, 'last_failed', "
+    "last_failed_time, 'failed_count', failed_count, 'archive_timeout', "
+    "current_setting('archive_timeout')) FROM pg_stat_archiver"
+)
+
+
+def archive(config: Config) -> dict:
+    """PostgreSQL's WAL archiver: when it last archived a segment, and last failed."""
+    return json.loads(run_checked(config, psql(config, ARCHIVE_SQL)))
+
+
+def listing(config: Config) -> dict:
+    """Everything fab backups shows; what could not be read is named under "errors"."""
+    data = {"now": config.now().isoformat(), "status": read_status(config), "errors": {}}
+    for key, read in (
+        ("database", database_backups),
+        ("media", media_snapshots),
+        ("archive", archive),
+    ):
+        try:
+            data[key] = read(config)
+        except (Failed, ValueError, KeyError) as failed:
+            data[key] = None
+            data["errors"][key] = str(failed) or type(failed).__name__
+    data["media_repository_size"] = media_size(config)
+    return data
+
+
+# Restores.
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time with its zone (2026-12-07T10:30:00Z, or +01:00), as UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Failed(f"{text!r} is no time like 2026-12-07T10:30:00Z (ISO 8601)") from None
+    if moment.tzinfo is None:
+        raise Failed(f"{text!r} names no time zone: add one, e.g. {text}Z for UTC or {text}+01:00")
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a restore to ``at`` starts from."""
+
+    at: datetime
+    backup: dict
+    snapshot: dict
+
+    def describe(self) -> str:
+        return (
+            f"database: backup {self.backup['label']} (ended {self.backup['stop']}) and the "
+            f"WAL archive up to {self.at.isoformat()}; media: snapshot {self.snapshot['id']} "
+            f"of {self.snapshot['time']}"
+        )
+
+
+def plan_restore(at: datetime, backups: list[dict], snapshots: list[dict], now: datetime) -> Plan:
+    """The newest backup and snapshot at or before ``at``; Failed when there is none."""
+    if at > now:
+        raise Failed(f"{at.isoformat()} is later than the server's time {now.isoformat()}")
+    usable = [b for b in backups if parse_time(b["stop"]) <= at]
+    if not usable:
+        first = backups[0]["stop"] if backups else "none yet (fab backup makes one)"
+        raise Failed(
+            f"no database backup ended at or before {at.isoformat()}; the first ended: {first}"
+        )
+    before = [s for s in snapshots if parse_time(s["time"]) <= at]
+    if not before:
+        first = snapshots[0]["time"] if snapshots else "none yet (fab backup makes one)"
+        raise Failed(f"no media snapshot at or before {at.isoformat()}; the first: {first}")
+    return Plan(at=at, backup=usable[-1], snapshot=before[-1])
+
+
+def make_plan(config: Config, at_text: str) -> Plan:
+    """The plan of a restore to ``at_text``: a time, or "now" (all that was committed)."""
+    at = config.now() if at_text == "now" else parse_time(at_text)
+    return plan_restore(at, database_backups(config), media_snapshots(config), config.now())
+
+
+def recovery_commands(config: Config, plan: Plan) -> list[list[str]]:
+    """pgBackRest's restore of the stopped cluster to ``plan.at``, promoted once there."""
+    target = plan.at.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return [
+        pgbackrest(
+            config,
+            f"--set={plan.backup['label']}",
+            "--delta",
+            "--type=time",
+            f"--target={target}",
+            "--target-action=promote",
+            "restore",
+        )
+    ]
+
+
+def close_database(config: Config) -> None:
+    """Archive every commit up to now, end the open sessions, stop PostgreSQL.
+
+    Recovery to a time stops at the first commit after it: one is written now,
+    and the WAL switched and archived, so the target is always reached.
+    """
+    run_checked(config, psql(config, "SELECT txid_current()"))
+    run_checked(config, pgbackrest(config, "check"))
+    # The whole cluster stops next: every session of every database ends.
+    sql = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    run_checked(config, psql(config, sql))
+    run_checked(config, cluster(config, "stop"))
+
+
+def wait_promoted(config: Config, seconds: float = RECOVERY_SECONDS) -> None:
+    """Wait until PostgreSQL has replayed the WAL to the target and accepts writes."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = config.run(psql(config, "SELECT pg_is_in_recovery()"))
+        if result.returncode == 0 and result.stdout.strip() == "f":
+            return
+        if time.monotonic() > deadline:
+            raise Failed(
+                f"PostgreSQL still replays the WAL after {seconds} s; see "
+                f"/var/log/postgresql/postgresql-{config.postgresql_version}-"
+                f"{config.postgresql_cluster}.log"
+            )
+        time.sleep(1)
+
+
+def restore_media(config: Config, snapshot: dict) -> None:
+    """Swap the media folder for ``snapshot``'s, restored beside it first."""
+    media = Path(config.media_root)
+    staging = media.with_name(f".{media.name}.restoring")
+    replaced = media.with_name(f".{media.name}.replaced")
+    if not media.exists() and replaced.is_dir():
+        replaced.rename(media)  # a restore cut off between its two renames
+    for leftover in (staging, replaced):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    run_checked(config, restic(config, "restore", snapshot["full_id"], f"--target={staging}"))
+    restored = staging / media.relative_to("/")
+    if not restored.is_dir():
+        raise Failed(f"snapshot {snapshot['id']} holds no {media}")
+    media.rename(replaced)
+    restored.rename(media)
+    shutil.rmtree(replaced)
+    shutil.rmtree(staging)
+
+
+def restore(config: Config, at_text: str, log: Callable[[str], None] = print) -> None:
+    """The database to ``at_text`` and the media to its snapshot; the app must be stopped."""
+    plan = make_plan(config, at_text)
+    log(f"restoring {plan.describe()}")
+    with exclusive(config, seconds=600):
+        started = time.monotonic()
+        # What is there now stays restorable: its WAL is archived (close_database)
+        # and its media snapshotted.
+        run_checked(config, restic(config, "backup", "--tag=media", "--tag=before-restore",
+                                   config.media_root))  # fmt: skip
+        close_database(config)
+        for args in recovery_commands(config, plan):
+            run_checked(config, args)
+        run_checked(config, cluster(config, "start"))
+        wait_promoted(config)
+        database_done = time.monotonic()
+        log(f"database restored to {plan.at.isoformat()} in {database_done - started:.1f} s")
+        restore_media(config, plan.snapshot)
+        log(f"media restored to snapshot {plan.snapshot['id']} in "
+            f"{time.monotonic() - database_done:.1f} s")  # fmt: skip
+    # A new timeline began: a backup on it keeps later restores short.
+    config.run([SYSTEMCTL, "start", "--no-block", f"{config.project}-backup@database-incr.service"])
+
+
+def main(argv: list[str] | None = None, config: Config | None = None) -> int:
+    """Run one subcommand: 0 when done, 1 when refused or failed, 2 for a usage error."""
+    parser = argparse.ArgumentParser(prog="backup", description="The project's backups.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run").add_argument("job", choices=list(JOBS))
+    commands.add_parser("now")
+    commands.add_parser("list")
+    restoring = commands.add_parser("restore")
+    restoring.add_argument("--at", required=True, metavar="TIME")
+    restoring.add_argument("--check", action="store_true")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        config = config or load_config()
+        if args.command == "run":
+            status = run_job(config, args.job)
+            print(f"{args.job} done in {status['seconds']} s")
+        elif args.command == "now":
+            for status in now(config):
+                print(f"{status['job']} done in {status['seconds']} s")
+        elif args.command == "list":
+            print(json.dumps(listing(config)))
+        elif args.check:
+            print(f"would restore {make_plan(config, args.at).describe()}")
+        else:
+            restore(config, args.at)
+    except (Failed, OSError) as error:
+        message = " | ".join(filter(None, (line.strip() for line in str(error).splitlines())))
+        print(f"backup: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

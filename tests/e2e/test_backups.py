@@ -1,0 +1,116 @@
+"""Backups on the deployed server: a point-in-time restore proven by its rows and files.
+
+Provisioning made the first backups and started the timers. Here rows and an
+upload are written before and after a time T, fab restore --at=T brings back
+exactly what existed at T, and a failing backup job shows in fab backups and
+/health/ until it runs again.
+"""
+
+import json
+import time
+
+import pytest
+
+from .conftest import NAME, report
+from .test_deploy import django_shell
+
+MEDIA = f"/var/lib/{NAME}/media"
+ARTICLES = f"""
+import json
+from django.contrib.auth import get_user_model
+from {NAME}.apps.articles.models import Article
+author, _ = get_user_model().objects.get_or_create(username="e2e-backup")
+for title in TITLES:
+    Article.objects.create(title=title, author=author)
+print(json.dumps(sorted(Article.objects.filter(author=author).values_list("title", flat=True))))
+"""
+
+
+def write(lab, web, *titles: str) -> list:
+    """Create articles with ``titles``; every title of the story's articles, after."""
+    return json.loads(django_shell(lab, web, ARTICLES.replace("TITLES", repr(list(titles)))))
+
+
+def upload(lab, web, name: str) -> None:
+    """A file in the uploads, written as the app writes them."""
+    lab.ssh(web, f"runuser -u {NAME} -- sh -c 'echo {name} > {MEDIA}/{name}.txt'")
+
+
+def uploads(lab, web) -> list:
+    return sorted(lab.ssh(web, f"ls {MEDIA}").stdout.split())
+
+
+def server_time(lab, web) -> str:
+    return lab.ssh(web, "date -u +%Y-%m-%dT%H:%M:%S.%6NZ").stdout.strip()
+
+
+@pytest.mark.every_suite
+def test_a_restore_to_a_point_in_time_brings_back_what_was_there_then_and_nothing_after(
+    project, lab, web
+):
+    write(lab, web, "before the backup")
+    upload(lab, web, "before")
+    done = project.fab("backup").stdout
+    assert "database-incr done" in done and "media done" in done, done
+    # Only in the WAL archive: no backup holds it.
+    write(lab, web, "after the backup")
+    time.sleep(1)
+    at = server_time(lab, web)
+    time.sleep(1)
+    assert write(lab, web, "after T") == ["after T", "after the backup", "before the backup"]
+    upload(lab, web, "after")
+    listed = project.fab("backups").stdout
+    assert "full" in listed and "incr" in listed and "last success" in listed, listed
+
+    started = time.monotonic()
+    restored = project.fab("restore", f"--at={at}")
+    seconds = time.monotonic() - started
+    print(restored.stdout)
+    assert "maintenance on" in restored.stdout and "maintenance off" in restored.stdout
+    assert write(lab, web) == ["after the backup", "before the backup"]
+    assert uploads(lab, web) == ["before.txt"]
+    status, body, _ = web.get("/api/articles/")
+    assert status == 200, body
+    assert "after T" not in body.decode() and "before the backup" in body.decode()
+    report(f"fab restore --at of database and media: {seconds:.1f} s, maintenance included")
+
+
+def test_a_restore_that_cannot_be_done_is_refused_before_the_site_changes(project, web):
+    for at, refusal in (
+        ("2026-12-07T10:30:00", "names no time zone: add one"),
+        ("2000-01-01T00:00:00Z", "no database backup ended at or before 2000-01-01"),
+        ("tomorrow", "is no time like"),
+    ):
+        refused = project.fab("restore", f"--at={at}", check=False)
+        assert refused.returncode == 1, refused.stdout
+        assert refusal in refused.stderr, refused.stderr
+    assert project.fab("maintenance").stdout.strip().endswith(": maintenance off")
+    assert web.get("/api/articles/")[0] == 200
+
+
+def backup_components(web) -> dict:
+    status, body, _ = web.get("/health/")
+    assert status == 200, body  # a backup's failure does not take the site out of service
+    components = json.loads(body)["components"]
+    return {name: components[name] for name in ("backup_database", "backup_media", "wal_archive")}
+
+
+def test_a_failed_backup_shows_in_fab_backups_and_health_until_it_succeeds(project, lab, web):
+    assert {c["status"] for c in backup_components(web).values()} == {"ok"}
+    assert project.fab("backups").returncode == 0
+    repository = f"/var/lib/{NAME}-backup/media"
+    lab.ssh(web, f"mv {repository}/config {repository}/config.away")
+    try:
+        job = lab.ssh(web, f"systemctl start {NAME}-backup@media.service", check=False)
+        assert job.returncode != 0
+        listed = project.fab("backups", check=False)
+        assert listed.returncode == 1
+        assert "the last media job failed: restic failed" in listed.stderr, listed.stderr
+        assert "media     FAILED" in listed.stdout
+        media = backup_components(web)["backup_media"]
+        assert media["status"] == "fail" and media["error"] == "BackupFailed", media
+    finally:
+        lab.ssh(web, f"mv {repository}/config.away {repository}/config")
+    lab.ssh(web, f"systemctl start {NAME}-backup@media.service")
+    assert project.fab("backups").returncode == 0
+    assert backup_components(web)["backup_media"]["status"] == "ok"

@@ -1,0 +1,327 @@
+"""The backup program (roles/backup) builds the right commands, records results, plans restores.
+
+pgBackRest, restic, psql and pg_ctlcluster are replaced by a recording fake;
+make e2e runs the real ones on a server.
+"""
+
+import dataclasses
+import grp
+import json
+import os
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from .helpers import script
+
+backup = script("provisioning/roles/backup/files/backup.py")
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+AS_POSTGRES = ["/usr/sbin/runuser", "-u", "postgres", "--"]
+PGBACKREST = [*AS_POSTGRES, "/usr/bin/pgbackrest", "--stanza=acme_shop"]
+
+
+def restic(*args):
+    return [
+        "/usr/bin/restic",
+        "--repo=/var/lib/acme_shop-backup/media",
+        "--password-file=/etc/acme_shop-backup/media-password",
+        "--cache-dir=/var/cache/acme_shop-backup/restic",
+        "--quiet",
+        *args,
+    ]
+
+
+def psql(sql):
+    return [*AS_POSTGRES, "/usr/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-p", "5432",
+            "-d", "postgres", "-c", sql]  # fmt: skip
+
+
+class FakeRunner:
+    """Records each command; answers from ``results`` (a callable or a value per argv), else 0."""
+
+    def __init__(self, results=None):
+        self.calls = []
+        self.results = results or {}
+
+    def __call__(self, args):
+        self.calls.append(args)
+        answer = self.results.get(tuple(args), (0, "", ""))
+        returncode, stdout, stderr = answer(args) if callable(answer) else answer
+        return subprocess.CompletedProcess(args, returncode, stdout, stderr)
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "status").mkdir()
+    media = tmp_path / "lib" / "media"
+    media.mkdir(parents=True)
+    (media / "now.txt").write_text("now")
+    return backup.Config(
+        project="acme_shop",
+        stanza="acme_shop",
+        postgresql_version="15",
+        postgresql_cluster="main",
+        media_root=str(media),
+        media_repository="/var/lib/acme_shop-backup/media",
+        media_password_file="/etc/acme_shop-backup/media-password",
+        media_keep={"within": "2d", "daily": 7},
+        status_dir=str(tmp_path / "status"),
+        status_group=grp.getgrgid(os.getgid()).gr_name,
+        overdue_after={"database": 3600, "media": 600, "verify": 7200},
+        run=FakeRunner(),
+        now=lambda: NOW,
+        lock_path=str(tmp_path / "lock"),
+    )
+
+
+def with_runner(config, results):
+    return dataclasses.replace(config, run=FakeRunner(results))
+
+
+@pytest.mark.parametrize(
+    ("job", "commands"),
+    [
+        ("database-full", [[*PGBACKREST, "--type=full", "backup"]]),
+        ("database-incr", [[*PGBACKREST, "--type=incr", "backup"]]),
+        (
+            "media",
+            [
+                restic("backup", "--tag=media", "MEDIA"),
+                restic("forget", "--tag=media", "--prune", "--keep-daily=7", "--keep-within=2d"),
+            ],
+        ),
+        ("verify", [[*PGBACKREST, "verify"], restic("check")]),
+    ],
+)
+def test_each_job_runs_its_commands(config, job, commands):
+    expected = [[config.media_root if arg == "MEDIA" else arg for arg in c] for c in commands]
+    assert backup.job_commands(config, job) == expected
+
+
+def test_a_job_that_succeeds_records_when_it_is_due_again(config, tmp_path):
+    status = backup.run_job(config, "media")
+    written = json.loads((tmp_path / "status" / "media.json").read_text())
+    assert written == status
+    assert status["ok"] and status["error"] is None
+    assert status["last_success"] == NOW.isoformat()
+    assert status["due_by"] == (NOW + timedelta(seconds=600)).isoformat()
+    assert (tmp_path / "status" / "media.json").stat().st_mode & 0o777 == 0o640
+    # Nothing half-written is left beside it.
+    assert sorted(p.name for p in (tmp_path / "status").iterdir()) == ["media.json"]
+
+
+def test_a_failed_job_is_recorded_with_its_output_and_keeps_the_last_success(config, tmp_path):
+    backup.run_job(config, "database-full")
+    later = dataclasses.replace(config, now=lambda: NOW + timedelta(hours=2))
+    failing = with_runner(
+        later,
+        {tuple(backup.job_commands(config, "database-incr")[0]): (56, "", "ERROR: [056]: no disk")},
+    )
+    with pytest.raises(
+        backup.Failed, match=r"pgbackrest failed \(exit 56\): ERROR: \[056\]: no disk"
+    ):
+        backup.run_job(failing, "database-incr")
+    status = backup.read_status(config)["database"]
+    assert not status["ok"] and "no disk" in status["error"]
+    assert status["job"] == "database-incr"
+    assert status["last_success"] == NOW.isoformat()
+    assert status["due_by"] == (NOW + timedelta(hours=1)).isoformat()
+
+
+def test_backing_up_now_is_an_incremental_backup_and_a_snapshot(config):
+    assert [status["job"] for status in backup.now(config)] == ["database-incr", "media"]
+    assert config.run.calls[0] == [*PGBACKREST, "--type=incr", "backup"]
+
+
+def backups_json(*stops: datetime) -> str:
+    def one(label, stop):
+        return {
+            "label": label,
+            "type": "full" if label.endswith("F") else "incr",
+            "timestamp": {"start": int(stop.timestamp()) - 5, "stop": int(stop.timestamp())},
+            "info": {"size": 1000, "repository": {"delta": 100}},
+        }
+
+    labels = ["20261207-080000F", "20261207-080000F_20261207-090000I"]
+    backups = [one(label, stop) for label, stop in zip(labels, stops, strict=False)]
+    return json.dumps([{"name": "acme_shop", "backup": backups}])
+
+
+def snapshots_json(*times: datetime) -> str:
+    return json.dumps(
+        [
+            {"id": f"{n}" * 64, "short_id": f"{n}" * 8, "time": t.isoformat(), "tags": ["media"]}
+            for n, t in enumerate(times, start=1)
+        ]
+    )
+
+
+INFO = (*PGBACKREST, "--output=json", "info")
+SNAPSHOTS = tuple(restic("snapshots", "--json", "--tag=media"))
+EIGHT, NINE = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+
+
+@pytest.fixture
+def stored(config):
+    """A server with a full backup at 8:00, an incremental one at 9:00, snapshots at both."""
+    return with_runner(
+        config,
+        {INFO: (0, backups_json(EIGHT, NINE), ""), SNAPSHOTS: (0, snapshots_json(EIGHT, NINE), "")},
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "label", "snapshot"),
+    [
+        ("2026-12-07T09:30:00Z", "20261207-080000F_20261207-090000I", "22222222"),
+        ("2026-12-07T08:59:59Z", "20261207-080000F", "11111111"),
+        ("2026-12-07T09:30:00+01:00", "20261207-080000F", "11111111"),
+        ("now", "20261207-080000F_20261207-090000I", "22222222"),
+    ],
+)
+def test_a_restore_starts_from_the_newest_backup_and_snapshot_before_its_time(
+    stored, at, label, snapshot
+):
+    plan = backup.make_plan(stored, at)
+    assert (plan.backup["label"], plan.snapshot["id"]) == (label, snapshot)
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        ("2026-12-07T09:30:00", "names no time zone: add one, e.g. 2026-12-07T09:30:00Z"),
+        ("yesterday", "is no time like 2026-12-07T10:30:00Z"),
+        ("2026-12-07T11:00:00Z", "is later than the server's time"),
+        (
+            "2026-12-07T07:00:00Z",
+            "no database backup ended at or before 2026-12-07T07:00:00+00:00; the first",
+        ),
+    ],
+)
+def test_a_restore_that_cannot_be_done_is_refused_naming_why(stored, at, message):
+    with pytest.raises(backup.Failed, match=message.replace("(", r"\(").replace("+", r"\+")):
+        backup.make_plan(stored, at)
+
+
+def test_a_restore_before_the_first_snapshot_is_refused(config):
+    config = with_runner(
+        config, {INFO: (0, backups_json(EIGHT, NINE), ""), SNAPSHOTS: (0, snapshots_json(NINE), "")}
+    )
+    with pytest.raises(backup.Failed, match="no media snapshot at or before"):
+        backup.make_plan(config, "2026-12-07T08:30:00Z")
+
+
+def test_a_restore_archives_all_then_restores_the_database_then_swaps_the_media(stored, tmp_path):
+    media = Path(stored.media_root)
+    restore = restic("restore", "2" * 64, f"--target={media.with_name('.media.restoring')}")
+
+    def unpack(args):
+        # restic restores the snapshot's absolute path below its target.
+        restored = Path(args[-1].removeprefix("--target=")) / media.relative_to("/")
+        restored.mkdir(parents=True)
+        (restored / "then.txt").write_text("then")
+        return 0, "", ""
+
+    stored.run.results[tuple(restore)] = unpack
+    stored.run.results[tuple(psql("SELECT pg_is_in_recovery()"))] = (0, "f\n", "")
+    lines = []
+    backup.restore(stored, "2026-12-07T09:30:00Z", log=lines.append)
+    ran = stored.run.calls
+    assert ran[:2] == [list(INFO), list(SNAPSHOTS)]
+    assert ran[2:] == [
+        restic("backup", "--tag=media", "--tag=before-restore", stored.media_root),
+        psql("SELECT txid_current()"),
+        [*PGBACKREST, "check"],
+        psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ),
+        ["/usr/bin/pg_ctlcluster", "15", "main", "stop"],
+        [
+            *PGBACKREST,
+            "--set=20261207-080000F_20261207-090000I",
+            "--delta",
+            "--type=time",
+            "--target=2026-12-07 09:30:00.000000+00",
+            "--target-action=promote",
+            "restore",
+        ],
+        ["/usr/bin/pg_ctlcluster", "15", "main", "start"],
+        psql("SELECT pg_is_in_recovery()"),
+        restore,
+        ["/usr/bin/systemctl", "start", "--no-block", "acme_shop-backup@database-incr.service"],
+    ]
+    assert sorted(p.name for p in media.iterdir()) == ["then.txt"]
+    assert sorted(p.name for p in media.parent.iterdir()) == ["media"]
+    assert lines[0].startswith("restoring database: backup 20261207-080000F_20261207-090000I")
+    assert "database restored to 2026-12-07T09:30:00+00:00 in" in lines[1]
+
+
+def test_a_restore_cut_off_between_its_two_renames_gets_the_media_back_first(config):
+    media = Path(config.media_root)
+    media.rename(media.with_name(".media.replaced"))
+    with pytest.raises(backup.Failed, match="holds no"):
+        backup.restore_media(config, {"id": "1", "full_id": "1" * 64})
+    assert (media / "now.txt").read_text() == "now"
+
+
+def test_a_restore_whose_recovery_fails_stops_there_naming_the_log(stored):
+    start = ("/usr/bin/pg_ctlcluster", "15", "main", "start")
+    stored.run.results[start] = (1, "", "Job for postgresql@15-main.service failed")
+    with pytest.raises(backup.Failed, match="pg_ctlcluster failed"):
+        backup.restore(stored, "2026-12-07T09:30:00Z", log=lambda line: None)
+    assert not any(
+        call[0] == "/usr/bin/restic" and call[5] == "restore" for call in stored.run.calls
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "text"),
+    [
+        (
+            ["restore", "--at", "2026-12-07T09:30:00"],
+            1,
+            "backup: '2026-12-07T09:30:00' names no time zone",
+        ),
+        (["restore", "--at", "now", "--set=x"], 2, "unrecognized arguments"),
+        (["run", "everything"], 2, "invalid choice"),
+    ],
+)
+def test_the_command_line_refuses_what_it_does_not_know(stored, capsys, argv, code, text):
+    assert backup.main(argv, stored) == code
+    assert text in capsys.readouterr().err
+
+
+def test_list_gives_backups_snapshots_jobs_and_the_archive_as_json(stored, capsys):
+    archive = {"last_archived": NINE.isoformat(), "last_failed": None, "failed_count": 0,
+               "archive_timeout": "1min"}  # fmt: skip
+    stored.run.results[tuple(psql(backup.ARCHIVE_SQL))] = (0, json.dumps(archive), "")
+    stats = tuple(restic("stats", "--mode=raw-data", "--json"))
+    stored.run.results[stats] = (0, '{"total_size": 4096}', "")
+    backup.run_job(stored, "media")
+    assert backup.main(["list"], stored) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [b["label"] for b in listed["database"]] == [
+        "20261207-080000F",
+        "20261207-080000F_20261207-090000I",
+    ]
+    assert listed["database"][0]["stop"] == EIGHT.isoformat()
+    assert [s["id"] for s in listed["media"]] == ["11111111", "22222222"]
+    assert listed["media_repository_size"] == 4096
+    assert listed["status"]["media"]["ok"] and listed["status"]["verify"] == {}
+    assert listed["archive"] == archive
+    assert listed["errors"] == {}
+
+
+def test_list_names_a_repository_it_cannot_read_and_shows_the_rest(stored, capsys):
+    stored.run.results[SNAPSHOTS] = (1, "", "Fatal: unable to open config file")
+    archive = {"last_archived": None, "last_failed": None, "failed_count": 0}
+    stored.run.results[tuple(psql(backup.ARCHIVE_SQL))] = (0, json.dumps(archive), "")
+    assert backup.main(["list"], stored) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["media"] is None
+    assert listed["errors"]["media"] == "restic failed (exit 1): Fatal: unable to open config file"
+    assert len(listed["database"]) == 2
