@@ -1,6 +1,7 @@
 """Build, deploy and roll back releases: `fab --list` shows the tasks.
 
     fab deploy --target=staging          build, upload and serve a new release
+    fab deploy --allow-breaking-migrations   the same, migrating behind maintenance mode
     fab rollback --target=staging        serve the previous release again
     fab releases --target=staging        list the releases, marking the current one
     fab restart --target=staging         restart the app and worker, e.g. on new secrets
@@ -8,6 +9,7 @@
     fab backup --target=staging          back up the database and the uploads now
     fab backups --target=staging         list the backups with age and size; exit 1 on a problem
     fab restore --at=2026-12-07T10:30:00Z --target=staging   the data as it was then
+    fab restore --at=before-20261207T103000Z   the data before that release migrated
 
 Targets are configured below. `fab -H deploy@host -i key TASK` runs a task on
 that host instead of the target's hosts. Deploys log in as the deploy user
@@ -87,12 +89,24 @@ def build(c, target="production", dirty=False):
     return made
 
 
-@task(help={"dirty": "deploy the uncommitted changes too (never to production)"})
-def deploy(c, target="production", dirty=False):
+@task(
+    help={
+        "dirty": "deploy the uncommitted changes too (never to production)",
+        "allow-breaking-migrations": "run migrations the serving release cannot survive, "
+        "after a backup and behind maintenance mode",
+    }
+)
+def deploy(c, target="production", dirty=False, allow_breaking_migrations=False):
     """Build and deploy a new release; the old one serves until the new one is healthy."""
     destination = target_named(target)
     made = build(c, target, dirty)
-    each_server(c, destination, lambda server: workflow.deploy(server, destination, made))
+    each_server(
+        c,
+        destination,
+        lambda server: workflow.deploy(
+            server, destination, made, allow_breaking=allow_breaking_migrations
+        ),
+    )
 
 
 @task

@@ -13,6 +13,10 @@ strategy:
   /health/ and /api/articles/ through nginx over HTTPS: failed requests and the longest
   time without a successful response.
 
+Then the backups of that server (benchmarks/backups.py): backup times and
+sizes of the 10,000-article database, restore time (RTO) and the most
+committed data a crash could lose (RPO).
+
 "ours" is deploy/workflow.py: start the new release beside the old one,
 check its health, switch, stop the old one. "naive" is the order of the
 original specification: stop the old release, link the new one, start it.
@@ -30,6 +34,7 @@ from pathlib import Path
 
 from fabric import Connection
 
+from benchmarks import backups
 from benchmarks.load import Background
 from benchmarks.record import record
 from deploy import remote, workflow
@@ -66,7 +71,7 @@ class Clock:
 def naive_deploy(c, target, made, log):
     """The specification's order: stop the old release, link the new one, start it."""
     previous = remote.current(c, target)
-    release = workflow.prepare(c, target, made, log=lambda message: None)
+    release = workflow.prepare(c, target, made, log=lambda message: None).release
     if previous:
         remote.stop(c, target, previous)
     remote.switch(c, target, release)
@@ -191,7 +196,10 @@ def on_server():
     verify_host_keys(c, lab.known_hosts)
     rows = [measure_strategy(c, target, server, name, *steps) for name, steps in STRATEGIES.items()]
     report(rows)
-    path = record("deploy", {"pages": PAGES, "rows": rows})
+    figures = backups.measure(c, target, lab, server)
+    print()
+    backups.report(figures)
+    path = record("deploy", {"pages": PAGES, "rows": rows, "backups": figures})
     print(f"written to {path.relative_to(ROOT)}")
 
 

@@ -1,7 +1,7 @@
 """The server's backups through its backup program (roles/backup), and how fab shows them.
 
-The deploy user may run that program as root with ``now``, ``list`` and
-``restore``; the program checks every argument. The commands are built here
+The deploy user may run that program as root with ``now``, ``list``, ``mark``
+and ``restore``; the program checks every argument. The commands are built here
 and run through ``remote.run``; what fab prints is made by pure functions.
 """
 
@@ -20,6 +20,11 @@ def program(target: Target, *args: str) -> str:
 def back_up(c, target: Target) -> str:
     """An incremental database backup and a media snapshot, now; what the program said."""
     return run(c, program(target, "now"), "the backup").strip()
+
+
+def mark(c, target: Target, name: str) -> str:
+    """A restore point ``name`` in the database's WAL, archived; what the program said."""
+    return run(c, program(target, "mark", name), f"marking the restore point {name}").strip()
 
 
 def listing(c, target: Target) -> dict:
@@ -98,6 +103,10 @@ def report(data: dict) -> list[str]:
             f"  {snapshot['id']}  {snapshot['time'][:19]}Z  {age(snapshot['time'], now)}"
             + (f"  ({tags})" if tags else "")
         )
+    points = data.get("points") or []
+    lines.append(f"restore points (fab restore --at=NAME; the last 5 of {len(points)}):")
+    for point in points[-5:]:
+        lines.append(f"  {point['name']:<34} {point['time'][:19]}Z  {age(point['time'], now)}")
     lines.append("jobs:")
     for kind, status in data["status"].items():
         if not status:

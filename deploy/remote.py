@@ -7,6 +7,7 @@ with ``sudo``, which checks what it installs: see roles/deploy_user.
 """
 
 import hashlib
+import json
 import re
 import shlex
 import time
@@ -294,22 +295,19 @@ def manage(c, target, path, command, what, release):
     )
 
 
-def check_migrations(c, target, path):
-    """DeployError naming each pending migration the serving release could not survive.
+def migration_plan(c, target, path):
+    """(the pending migrations, why the serving release could not survive them or None).
 
     ./manage check_migrations (apps/migration_safety) reads the plan against
-    the server's database; nothing is migrated yet when it refuses.
+    the server's database; nothing is migrated by it.
     """
-    result = c.run(
-        f"cd {q(path)} && server/run .venv/bin/python manage check_migrations",
-        hide=True,
-        warn=True,
+    output = run(
+        c,
+        f"cd {q(path)} && server/run .venv/bin/python manage check_migrations --json",
+        "the migration check",
     )
-    if not result.ok:
-        shown = (result.stderr or result.stdout).strip().removeprefix("CommandError: ")
-        raise DeployError(
-            f"the migration check refused the release, so nothing was migrated: {shown}"
-        )
+    plan = json.loads(output.strip().splitlines()[-1])
+    return plan["pending"], plan["refusal"]
 
 
 def keep_static(c, target, previous, path, release):

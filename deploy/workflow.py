@@ -12,10 +12,17 @@ One Celery worker takes tasks at a time: the serving release's stops (its
 running tasks finish) before the next release's starts, and starts again if
 that release does not take over. So no old worker ever receives a task type
 only the new release defines; tasks sent in between wait in the queue.
+
+Migrations run while the previous release serves, so those it could not
+survive are refused (migration_guard). Let through on purpose, they run after
+a backup and behind maintenance mode, with the previous worker stopped, and
+the site serves again once the new release does. Every deploy that migrates
+first marks a restore point, before-RELEASE, that fab restore --at can name.
 """
 
 import contextlib
 import time
+from dataclasses import dataclass
 
 from . import backups, lock, remote
 from .remote import DeployError
@@ -42,16 +49,52 @@ def locked(c, target):
         lock.release(held, clean_up=not ended)
 
 
-def deploy(c, target, build, log=print):
-    """Put ``build`` (a build.Build) on the server behind ``c`` and serve it."""
+def deploy(c, target, build, log=print, allow_breaking=False):
+    """Put ``build`` (a build.Build) on the server behind ``c`` and serve it.
+
+    ``allow_breaking``: let through migrations the serving release could not
+    survive, run behind maintenance mode after a backup.
+    """
     with locked(c, target) as steps:
-        return _deploy(steps, target, build, log)
+        return _deploy(steps, target, build, log, allow_breaking)
 
 
-def prepare(c, target, build, log=print):
+@dataclass(frozen=True)
+class MigrationGuard:
+    """What a deploy does around its pending migrations."""
+
+    refusal: str | None = None  # the deploy stops here, nothing migrated
+    maintenance: bool = False  # a backup, then maintenance mode until the new release serves
+    restore_point: bool = False  # before-RELEASE, marked just before migrating
+
+
+def migration_guard(pending, refusal, serving, allow_breaking):
+    """The MigrationGuard for ``pending`` migrations that the check refused (``refusal``) or not.
+
+    Only a serving release can be broken by them; a first deploy has none.
+    """
+    breaking = bool(refusal) and serving
+    if breaking and not allow_breaking:
+        return MigrationGuard(
+            refusal=f"the migration check refused the release, so nothing was migrated: "
+            f"{refusal}\nOr deploy with --allow-breaking-migrations: a backup first, then "
+            "the maintenance page until the new release serves."
+        )
+    return MigrationGuard(maintenance=breaking, restore_point=bool(pending))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A release prepare() made, and whether it left the site in maintenance mode."""
+
+    release: str
+    maintenance: bool = False
+
+
+def prepare(c, target, build, log=print, allow_breaking=False):
     """Upload and unpack a new release with its virtualenv, static files and migrations.
 
-    Returns the release's name. On failure nothing of it is left on the server.
+    Returns a Prepared. On failure nothing of the release is left on the server.
     """
     remote.make_folders(c, target)
     release = remote.release_name(c, target)
@@ -64,15 +107,56 @@ def prepare(c, target, build, log=print):
         key = remote.virtualenv(c, target, path)
         log(f"virtualenv {key}")
         remote.manage(c, target, path, "collectstatic --noinput", "collectstatic", release)
-        if previous := remote.current(c, target):
+        previous = remote.current(c, target)
+        if previous:
             remote.keep_static(c, target, previous, path, release)
-            # The previous release serves on through the migrations, and after
-            # them if this one fails: they must leave it a schema it works with.
-            remote.check_migrations(c, target, path)
-        remote.manage(c, target, path, "migrate --noinput", "the migrations", release)
-        log("collectstatic and migrations done")
-        remote.finish(c, target, release)
-    return release
+        # The previous release serves on through the migrations, and after
+        # them if this one fails: they must leave it a schema it works with.
+        guard = migration_guard(
+            *remote.migration_plan(c, target, path), bool(previous), allow_breaking
+        )
+        if guard.refusal:
+            raise DeployError(guard.refusal)
+        if guard.maintenance:
+            _maintenance_for_migrations(c, target, previous, log)
+        with _kept_in_maintenance(guard.maintenance, release):
+            if guard.restore_point:
+                log(backups.mark(c, target, restore_point(release)))
+            remote.manage(c, target, path, "migrate --noinput", "the migrations", release)
+            log("collectstatic and migrations done")
+            remote.finish(c, target, release)
+    return Prepared(release, guard.maintenance)
+
+
+def restore_point(release):
+    """The name of the restore point a deploy of ``release`` marks before it migrates."""
+    return f"before-{release}"
+
+
+def _maintenance_for_migrations(c, target, previous, log):
+    """Back up, then maintenance mode and the serving worker stopped, for breaking migrations."""
+    log("the migrations would break the serving release: backing up, then maintenance mode")
+    log(backups.back_up(c, target))
+    remote.maintenance(c, target, "on")
+    # Its tasks would fail on the new schema: they wait in the queue instead.
+    remote.stop_worker(c, target, previous)
+    log(f"maintenance on, the worker of {previous} stopped, for the migrations")
+
+
+@contextlib.contextmanager
+def _kept_in_maintenance(maintenance, release):
+    """Say, on a DeployError in the block, that the site stays in maintenance mode and why."""
+    try:
+        yield
+    except DeployError as failure:
+        if not maintenance:
+            raise
+        raise DeployError(
+            f"{failure}\nThe site stays in maintenance mode: the migrations may have left a "
+            "schema the serving release cannot use, and its worker stays stopped. fab "
+            f"restore --at={restore_point(release)} brings the data back to before them; "
+            "or fix the cause and deploy again."
+        ) from failure
 
 
 @contextlib.contextmanager
@@ -91,12 +175,18 @@ def _undone_on_failure(undo):
 
 
 @contextlib.contextmanager
-def _tasks_handed_over(c, target, active):
-    """Stop ``active``'s worker for the block; start it again when the block fails."""
+def _tasks_handed_over(c, target, active, give_back=True):
+    """Stop ``active``'s worker for the block; start it again when the block fails.
+
+    Not when ``give_back`` is false: breaking migrations ran, its tasks would fail.
+    """
     if active is None:
         yield
         return
     remote.stop_worker(c, target, active)
+    if not give_back:
+        yield
+        return
     with _undone_on_failure(lambda: remote.start_worker(c, target, active)):
         yield
 
@@ -108,33 +198,38 @@ def _start_healthy(c, target, release):
         remote.check_health(c, target, release)
 
 
-def _deploy(c, target, build, log):
+def _deploy(c, target, build, log, allow_breaking):
     remote.check_environment(c, target)
     previous = remote.current(c, target)
-    release = prepare(c, target, build, log)
-    with (
-        _undone_on_failure(lambda: remote.remove(c, target, release)),
-        _tasks_handed_over(c, target, previous),
-    ):
-        _start_healthy(c, target, release)
-        log(f"{release} started beside {previous or 'no release'} and answers /health/")
-        # The site sends requests to whatever ``current`` is, so it can change
-        # first; the helper keeps the old one when nginx refuses the new one.
-        with _undone_on_failure(lambda: remote.stop(c, target, release)):
-            remote.install_site(c, target)
-    _switch_checked(c, target, release, previous, log)
+    prepared = prepare(c, target, build, log, allow_breaking)
+    release, maintenance = prepared.release, prepared.maintenance
+    with _kept_in_maintenance(maintenance, release):
+        with (
+            _undone_on_failure(lambda: remote.remove(c, target, release)),
+            _tasks_handed_over(c, target, previous, give_back=not maintenance),
+        ):
+            _start_healthy(c, target, release)
+            log(f"{release} started beside {previous or 'no release'} and answers /health/")
+            # The site sends requests to whatever ``current`` is, so it can change
+            # first; the helper keeps the old one when nginx refuses the new one.
+            with _undone_on_failure(lambda: remote.stop(c, target, release)):
+                remote.install_site(c, target)
+        _switch_checked(c, target, release, previous, log, give_back=not maintenance)
+    if maintenance:
+        remote.maintenance(c, target, "off")
+        log(f"maintenance off: {release} serves")
     _stop_others(c, target, release, log)
     remote.prune(c, target)
     log(f"serving {release} ({build.sha})")
     return release
 
 
-def _switch_checked(c, target, release, previous, log):
+def _switch_checked(c, target, release, previous, log, give_back=True):
     """Switch to the started ``release``; back to ``previous`` on any failure after the switch.
 
     ``previous`` still runs until the switch has held, so going back is one
-    more rename. A release that failed once serving is no rollback
-    candidate: it goes.
+    more rename; its worker starts again when ``give_back``. A release that
+    failed once serving is no rollback candidate: it goes.
     """
     remote.switch(c, target, release)
     log(f"current is now {release}")
@@ -153,7 +248,8 @@ def _switch_checked(c, target, release, previous, log):
             ) from failure
         log(f"current is {previous} again")
         remote.stop(c, target, release)
-        remote.start_worker(c, target, previous)
+        if give_back:
+            remote.start_worker(c, target, previous)
         remote.remove(c, target, release)
         if isinstance(failure, DeployError):
             raise DeployError(f"{failure}\nrolled back to {previous}") from failure

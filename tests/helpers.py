@@ -52,3 +52,21 @@ def script(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class FakeRunner:
+    """A fake of a server program's command runner (its Config.run) that records each command.
+
+    It answers from ``results``: per argv, (returncode, stdout, stderr) or a
+    callable of the argv returning one; 0 with no output otherwise.
+    """
+
+    def __init__(self, results=None):
+        self.calls = []
+        self.results = results or {}
+
+    def __call__(self, args):
+        self.calls.append(args)
+        answer = self.results.get(tuple(args), (0, "", ""))
+        returncode, stdout, stderr = answer(args) if callable(answer) else answer
+        return subprocess.CompletedProcess(args, returncode, stdout, stderr)

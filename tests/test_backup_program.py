@@ -8,13 +8,13 @@ import dataclasses
 import grp
 import json
 import os
-import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from .helpers import script
+from .helpers import FakeRunner, script
 
 backup = script("provisioning/roles/backup/files/backup.py")
 
@@ -37,20 +37,6 @@ def restic(*args):
 def psql(sql):
     return [*AS_POSTGRES, "/usr/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-p", "5432",
             "-d", "postgres", "-c", sql]  # fmt: skip
-
-
-class FakeRunner:
-    """Records each command; answers from ``results`` (a callable or a value per argv), else 0."""
-
-    def __init__(self, results=None):
-        self.calls = []
-        self.results = results or {}
-
-    def __call__(self, args):
-        self.calls.append(args)
-        answer = self.results.get(tuple(args), (0, "", ""))
-        returncode, stdout, stderr = answer(args) if callable(answer) else answer
-        return subprocess.CompletedProcess(args, returncode, stdout, stderr)
 
 
 @pytest.fixture
@@ -314,6 +300,7 @@ def test_list_gives_backups_snapshots_jobs_and_the_archive_as_json(stored, capsy
     assert listed["status"]["media"]["ok"] and listed["status"]["verify"] == {}
     assert listed["archive"] == archive
     assert listed["errors"] == {}
+    assert listed["points"] == []
 
 
 def test_list_names_a_repository_it_cannot_read_and_shows_the_rest(stored, capsys):
@@ -325,3 +312,84 @@ def test_list_names_a_repository_it_cannot_read_and_shows_the_rest(stored, capsy
     assert listed["media"] is None
     assert listed["errors"]["media"] == "restic failed (exit 1): Fatal: unable to open config file"
     assert len(listed["database"]) == 2
+
+
+CREATE_POINT = psql("SELECT pg_create_restore_point('before-20261207T093000Z')")
+
+
+def test_a_restore_point_is_made_archived_and_recorded(config, tmp_path):
+    config.run.results[tuple(CREATE_POINT)] = (0, "0/3000090\n", "")
+    point = backup.mark(config, "before-20261207T093000Z")
+    assert config.run.calls == [CREATE_POINT, [*PGBACKREST, "check"]]
+    assert point == {"name": "before-20261207T093000Z", "time": NOW.isoformat(), "lsn": "0/3000090"}
+    assert backup.restore_points(config) == [point]
+    assert (tmp_path / "status" / "restore-points.json").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("before x", "is no restore point name"),
+        ("x');DROP TABLE y;--", "is no restore point name"),
+        ("-x", "is no restore point name"),
+        ("now", "is no restore point name"),
+        ("a" * 64, "is no restore point name"),
+    ],
+)
+def test_a_restore_point_name_that_could_mean_something_else_is_refused(config, name, message):
+    with pytest.raises(backup.Failed, match=message):
+        backup.mark(config, name)
+    assert config.run.calls == []
+
+
+def test_a_restore_point_name_is_taken_once(config):
+    backup.mark(config, "before-1")
+    with pytest.raises(backup.Failed, match="there is a restore point named before-1 already"):
+        backup.mark(config, "before-1")
+
+
+def test_a_restore_to_a_restore_point_stops_exactly_there(stored):
+    at_half_past_nine = dataclasses.replace(stored, now=lambda: NINE + timedelta(minutes=30))
+    backup.mark(at_half_past_nine, "before-20261207T093000Z")
+    plan = backup.make_plan(stored, "before-20261207T093000Z")
+    assert plan.point == "before-20261207T093000Z"
+    assert plan.at == NINE + timedelta(minutes=30)
+    assert plan.backup["label"] == "20261207-080000F_20261207-090000I"
+    assert "WAL archive up to restore point before-20261207T093000Z of" in plan.describe()
+    assert backup.recovery_commands(stored, plan) == [
+        [
+            *PGBACKREST,
+            "--set=20261207-080000F_20261207-090000I",
+            "--delta",
+            "--type=name",
+            "--target=before-20261207T093000Z",
+            "--target-action=promote",
+            "restore",
+        ]
+    ]
+
+
+def test_after_a_restore_the_points_on_the_timeline_left_behind_are_forgotten(stored):
+    for minutes, name in ((20, "early"), (40, "late")):
+        moment = NINE + timedelta(minutes=minutes)
+        backup.mark(dataclasses.replace(stored, now=lambda moment=moment: moment), name)
+    stored.run.results[tuple(psql("SELECT pg_is_in_recovery()"))] = (0, "f\n", "")
+    media = Path(stored.media_root)
+    target = f"--target={media.with_name('.media.restoring')}"
+
+    def unpack(args):
+        (Path(args[-1].removeprefix("--target=")) / media.relative_to("/")).mkdir(parents=True)
+        return 0, "", ""
+
+    stored.run.results[tuple(restic("restore", "2" * 64, target))] = unpack
+    backup.restore(stored, "2026-12-07T09:30:00Z", log=lambda line: None)
+    assert [point["name"] for point in backup.restore_points(stored)] == ["early"]
+
+
+def test_a_recovery_that_ends_the_server_is_reported_at_once(config):
+    config.run.results[tuple(psql("SELECT pg_is_in_recovery()"))] = (2, "", "no server")
+    config.run.results[("/usr/bin/pg_ctlcluster", "15", "main", "status")] = (3, "", "down")
+    started = time.monotonic()
+    with pytest.raises(backup.Failed, match="PostgreSQL stopped during the recovery; see"):
+        backup.wait_promoted(config, seconds=60)
+    assert time.monotonic() - started < 5

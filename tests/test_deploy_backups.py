@@ -19,6 +19,7 @@ PROGRAM = TARGET.backup_program
     ("args", "command"),
     [
         (("now",), f"sudo -n {PROGRAM} now"),
+        (("mark", "before-20261207T093000Z"), f"sudo -n {PROGRAM} mark before-20261207T093000Z"),
         (
             ("restore", "--at", "2026-12-07T09:30:00+01:00"),
             f"sudo -n {PROGRAM} restore --at 2026-12-07T09:30:00+01:00",
@@ -115,6 +116,19 @@ def test_the_report_shows_each_backup_and_snapshot_with_age_and_size_and_each_jo
     assert any(line.split()[:3] == ["database", "ok", "last"] for line in lines), lines
     assert "  verify    never ran" in lines
     assert lines[-1].startswith("WAL archive: last segment archived 30 s ago")
+
+
+def test_the_report_shows_the_last_restore_points_to_restore_to_by_name():
+    points = [
+        {"name": f"before-2026120{n}T093000Z", "time": (NOW - timedelta(days=9 - n)).isoformat()}
+        for n in range(1, 8)
+    ]
+    lines = backups.report(listing(points=points))
+    at = lines.index("restore points (fab restore --at=NAME; the last 5 of 7):")
+    assert [line.split()[0] for line in lines[at + 1 : at + 6]] == [
+        point["name"] for point in points[2:]
+    ]
+    assert lines[at + 5].endswith("2 d ago")
 
 
 @pytest.mark.parametrize(

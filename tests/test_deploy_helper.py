@@ -9,11 +9,10 @@ import io
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
-from .helpers import script
+from .helpers import FakeRunner, script
 
 deploy_helper = script("provisioning/roles/deploy_user/files/deploy_helper.py")
 
@@ -72,19 +71,6 @@ server {
     }
 }
 """
-
-
-class FakeRunner:
-    """Records each command; answers (returncode, stdout, stderr) from ``results``, else 0."""
-
-    def __init__(self, results=None):
-        self.calls = []
-        self.results = results or {}
-
-    def __call__(self, args):
-        self.calls.append(args)
-        returncode, stdout, stderr = self.results.get(tuple(args), (0, "", ""))
-        return subprocess.CompletedProcess(args, returncode, stdout, stderr)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Deploys refuse the migrations the serving release could not survive (apps/migration_safety)."""
 
+import json
+
 import pytest
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.core.management import CommandError, call_command
@@ -106,3 +108,21 @@ def test_the_command_names_the_migration_the_operation_and_the_way_out(settings)
     assert "articles.0003_remove_article_body: Remove field body from article" in message
     assert "drops a column (DROP_COLUMN)" in message
     assert "SeparateDatabaseAndState" in message
+
+
+def test_for_the_deploy_the_command_prints_the_plan_and_the_refusal_as_json(settings, capsys):
+    call_command("check_migrations", "--json")
+    assert json.loads(capsys.readouterr().out) == {"pending": [], "refusal": None}
+    settings.MIGRATION_MODULES = {"articles": "tests.breaking_migrations"}
+    call_command("check_migrations", "--json")  # it refuses nothing itself
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["pending"] == ["articles.0003_remove_article_body"]
+    assert plan["refusal"].startswith("1 operation(s) of the pending migrations would break")
+    assert "drops a column (DROP_COLUMN)" in plan["refusal"]
+
+
+@pytest.mark.service("postgresql")
+def test_on_postgresql_raw_sql_building_an_index_under_a_lock_is_found():
+    sql = 'CREATE INDEX "title" ON "articles_article" ("title")'
+    [(_, operation, code)] = findings(migrations.RunSQL(sql, 'DROP INDEX "title"'))
+    assert (operation, code) == ("Raw SQL operation", "CREATE_INDEX")

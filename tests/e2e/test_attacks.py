@@ -191,9 +191,15 @@ def test_the_deploy_user_runs_nothing_else_as_root(lab, web):
 
 
 BACKUP = f"/usr/local/lib/{NAME}/backup.py"
+SQL_NAME = "x');SELECT pg_sleep(1);--"
 BACKUP_REFUSALS = [
-    # sudoers lets the deploy user start only now, list and restore.
+    # sudoers lets the deploy user start only now, list, mark and restore.
     ("run a job of the timers'", f"sudo -n {BACKUP} run verify", "password is required"),
+    (
+        "mark a restore point named in SQL",
+        f"sudo -n {BACKUP} mark {shlex.quote(SQL_NAME)}",
+        "is no restore point name",
+    ),
     ("restore to a time that is none", f"sudo -n {BACKUP} restore --at '$(id)'", "backup: "),
     ("restore with another option", f"sudo -n {BACKUP} restore --at now --set=x", "usage:"),
 ]

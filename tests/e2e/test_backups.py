@@ -2,17 +2,20 @@
 
 Provisioning made the first backups and started the timers. Here rows and an
 upload are written before and after a time T, fab restore --at=T brings back
-exactly what existed at T, and a failing backup job shows in fab backups and
-/health/ until it runs again.
+exactly what existed at T; a deploy let through with a breaking migration
+runs it behind maintenance mode, and its restore point takes the data back to
+before it; a failing backup job shows in fab backups and /health/ until it
+runs again.
 """
 
 import json
+import re
 import time
 
 import pytest
 
 from .conftest import NAME, report
-from .test_deploy import django_shell
+from .test_deploy import Load, django_shell
 
 MEDIA = f"/var/lib/{NAME}/media"
 ARTICLES = f"""
@@ -73,6 +76,61 @@ def test_a_restore_to_a_point_in_time_brings_back_what_was_there_then_and_nothin
     assert status == 200, body
     assert "after T" not in body.decode() and "before the backup" in body.decode()
     report(f"fab restore --at of database and media: {seconds:.1f} s, maintenance included")
+
+
+# Breaking for the serving release: the index build locks the table's writes.
+CREATE_INDEX = 'CREATE INDEX "e2e_title" ON "articles_article" ("title")'
+LOCKING_INDEX = (
+    "from django.db import migrations\n\n\n"
+    "class Migration(migrations.Migration):\n"
+    "    dependencies = [('articles', '0002_search_index')]\n"
+    f"    operations = [migrations.RunSQL({CREATE_INDEX!r}, 'DROP INDEX \"e2e_title\"')]\n"
+)
+INDEXED = (
+    "from django.db import connection; c = connection.cursor(); "
+    "c.execute(\"SELECT count(*) FROM pg_indexes WHERE indexname = 'e2e_title'\"); "
+    "print(c.fetchone()[0])"
+)
+
+
+def test_a_breaking_migration_let_through_runs_behind_maintenance_and_its_restore_point_undoes_it(
+    project, lab, web
+):
+    write(lab, web, "before the breaking deploy")
+    migration = project.root / NAME / "apps" / "articles" / "migrations" / "0003_e2e_title.py"
+    migration.write_text(LOCKING_INDEX)
+    project.commit("An index built under a lock")
+    try:
+        refused = project.fab("deploy", check=False)
+        assert refused.returncode != 0
+        assert "0003_e2e_title: Raw SQL operation" in refused.stderr, refused.stderr
+        assert "--allow-breaking-migrations" in refused.stderr
+        with Load(web) as load:
+            deployed = project.fab("deploy", "--allow-breaking-migrations")
+        print(deployed.stdout, load.report, sep="\n")
+        out = deployed.stdout
+        assert "database-incr done" in out and "maintenance on, the worker of" in out, out
+        point = re.search(r"restore point (before-\d{8}T\d{6}Z) at ", out)[1]
+        assert f"maintenance off: {point.removeprefix('before-')} serves" in out
+        # The pages answered 503 while it migrated, /health/ never failed.
+        failures = load.report["first_failures"]
+        assert load.report["failed"] > 0 and failures, load.report
+        assert all(f.endswith("/api/articles/: HTTP 503") for f in failures), failures
+        assert web.get("/api/articles/")[0] == 200
+        assert django_shell(lab, web, INDEXED) == "1"
+        assert point in project.fab("backups").stdout
+
+        write(lab, web, "after the breaking deploy")
+        restored = project.fab("restore", f"--at={point}")
+        print(restored.stdout)
+        assert f"restore point {point}" in restored.stdout
+        assert "after the breaking deploy" not in write(lab, web)
+        assert "before the breaking deploy" in write(lab, web)
+        assert django_shell(lab, web, INDEXED) == "0"
+    finally:
+        # The data is as before the migration: so is the project, for the story's next deploys.
+        project.git("reset", "-q", "--hard", "HEAD~1")
+    assert web.get("/api/articles/")[0] == 200
 
 
 def test_a_restore_that_cannot_be_done_is_refused_before_the_site_changes(project, web):

@@ -164,8 +164,8 @@ def pending(connection: BaseDatabaseWrapper) -> tuple[MigrationExecutor, list[Mi
     return executor, [migration for migration, backwards in plan if not backwards]
 
 
-def breaking(connection: BaseDatabaseWrapper) -> tuple[int, list[Finding]]:
-    """(how many migrations are pending, the findings of all of them)."""
+def breaking(connection: BaseDatabaseWrapper) -> tuple[list[str], list[Finding]]:
+    """(the pending migrations as app_label.name, the findings of all of them)."""
     executor, migrations = pending(connection)
     new_tables: set[str] = set()
     findings = []
@@ -173,4 +173,15 @@ def breaking(connection: BaseDatabaseWrapper) -> tuple[int, list[Finding]]:
         key = (migration.app_label, migration.name)
         state = executor.loader.project_state(key, at_end=False)
         findings += check_migration(connection, migration, state, new_tables)
-    return len(migrations), findings
+    return [f"{m.app_label}.{m.name}" for m in migrations], findings
+
+
+def refusal(findings: list[Finding]) -> str:
+    """Why a deploy refuses migrations with ``findings``, and the way out."""
+    shown = "\n".join(f"  {finding}".replace("\n", "\n  ") for finding in findings)
+    return (
+        f"{len(findings)} operation(s) of the pending migrations would break the "
+        f"release that serves until the switch:\n{shown}\n"
+        "Split each change into steps every release survives (expand, deploy, "
+        "contract): the README's section on migrations shows how."
+    )

@@ -2,20 +2,23 @@
 """Backups of the project's database (pgBackRest) and uploads (restic), run as root.
 
 The timers (roles/backup) start ``run KIND``; the deploy user may start ``now``,
-``list``, ``restore --at TIME`` and ``restore --check --at TIME`` through sudo
-(fab backup, fab backups, fab restore). Its settings come from backup.json next
-to it (root-owned, written by provisioning), never from the arguments or the
-environment. Subcommands:
+``list``, ``mark NAME``, ``restore --at TIME`` and ``restore --check --at TIME``
+through sudo (fab backup, fab backups, fab deploy, fab restore). Its settings
+come from backup.json next to it (root-owned, written by provisioning), never
+from the arguments or the environment. Subcommands:
 
   run database-full|database-incr|media|verify   one scheduled job; its result is
                       recorded in the status folder, which /health/ and fab backups read
   now                 an incremental database backup and a media snapshot, now
-  list                JSON: the database's backups, the media snapshots, each job's
-                      last result, the WAL archive's state
+  list                JSON: the database's backups, the media snapshots, the restore
+                      points, each job's last result, the WAL archive's state
+  mark NAME           a named restore point in the WAL, archived at once (a deploy
+                      makes one before it migrates)
   restore --at TIME   the database to TIME (point in time, from the WAL archive;
-                      "now": all that was committed) and the media to the last
-                      snapshot at or before it; --check only says what it would
-                      restore from. The app must be stopped first.
+                      "now": all that was committed; or a restore point's name)
+                      and the media to the last snapshot at or before it; --check
+                      only says what it would restore from. The app must be
+                      stopped first.
 
 A refusal or failure prints one line to stderr, exit 1.
 """
@@ -25,6 +28,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +58,9 @@ STATUS_KINDS = ("database", "media", "verify")
 # and promote; and how long anything waits for another job's lock.
 RECOVERY_SECONDS = 1800
 LOCK_SECONDS = 3600
+# Restore point names go into SQL and sudo's argument match: no quote, no space.
+POINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+POINTS_KEPT = 100
 
 
 class Failed(Exception):
@@ -269,6 +276,46 @@ def now(config: Config) -> list[dict]:
     return [run_job(config, "database-incr"), run_job(config, "media")]
 
 
+# Restore points: names in the WAL that a restore can stop at exactly.
+
+
+def points_file(config: Config) -> Path:
+    return Path(config.status_dir) / "restore-points.json"
+
+
+def restore_points(config: Config) -> list[dict]:
+    """The recorded restore points, oldest first: name, time, lsn."""
+    try:
+        return json.loads(points_file(config).read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def save_points(config: Config, points: list[dict]) -> None:
+    data = json.dumps(points[-POINTS_KEPT:], indent=1).encode() + b"\n"
+    write_atomically(points_file(config), data, config.status_group)
+
+
+def mark(config: Config, name: str) -> dict:
+    """Create the restore point ``name``, archive its WAL segment, record it."""
+    if not POINT_NAME.fullmatch(name) or name == "now":
+        raise Failed(
+            f"{name!r} is no restore point name: up to 63 letters, digits, '.', '_' or '-', "
+            'not "now"'
+        )
+    if any(point["name"] == name for point in restore_points(config)):
+        raise Failed(f"there is a restore point named {name} already: choose another name")
+    # Read before the point is made: a backup that ended by then ended before it.
+    at = config.now()
+    lsn = run_checked(config, psql(config, f"SELECT pg_create_restore_point('{name}')")).strip()
+    # Switches the WAL and waits for its archiving: the point is in the
+    # repository now, not a minute later.
+    run_checked(config, pgbackrest(config, "check"))
+    point = {"name": name, "time": at.isoformat(), "lsn": lsn}
+    save_points(config, [*restore_points(config), point])
+    return point
+
+
 # What there is to restore from.
 
 
@@ -344,6 +391,7 @@ def listing(config: Config) -> dict:
             data[key] = None
             data["errors"][key] = str(failed) or type(failed).__name__
     data["media_repository_size"] = media_size(config)
+    data["points"] = restore_points(config)
     return data
 
 
@@ -355,7 +403,10 @@ def parse_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise Failed(f"{text!r} is no time like 2026-12-07T10:30:00Z (ISO 8601)") from None
+        raise Failed(
+            f"{text!r} is no time like 2026-12-07T10:30:00Z (ISO 8601) nor a restore point "
+            "(fab backups lists them)"
+        ) from None
     if moment.tzinfo is None:
         raise Failed(f"{text!r} names no time zone: add one, e.g. {text}Z for UTC or {text}+01:00")
     return moment.astimezone(UTC)
@@ -368,16 +419,24 @@ class Plan:
     at: datetime
     backup: dict
     snapshot: dict
+    point: str | None = None  # a restore point's name: recovery stops exactly there
 
     def describe(self) -> str:
+        until = f"restore point {self.point} of {self.at.isoformat()}" if self.point else ""
         return (
             f"database: backup {self.backup['label']} (ended {self.backup['stop']}) and the "
-            f"WAL archive up to {self.at.isoformat()}; media: snapshot {self.snapshot['id']} "
-            f"of {self.snapshot['time']}"
+            f"WAL archive up to {until or self.at.isoformat()}; media: snapshot "
+            f"{self.snapshot['id']} of {self.snapshot['time']}"
         )
 
 
-def plan_restore(at: datetime, backups: list[dict], snapshots: list[dict], now: datetime) -> Plan:
+def plan_restore(
+    at: datetime,
+    backups: list[dict],
+    snapshots: list[dict],
+    now: datetime,
+    point: str | None = None,
+) -> Plan:
     """The newest backup and snapshot at or before ``at``; Failed when there is none."""
     if at > now:
         raise Failed(f"{at.isoformat()} is later than the server's time {now.isoformat()}")
@@ -391,25 +450,39 @@ def plan_restore(at: datetime, backups: list[dict], snapshots: list[dict], now: 
     if not before:
         first = snapshots[0]["time"] if snapshots else "none yet (fab backup makes one)"
         raise Failed(f"no media snapshot at or before {at.isoformat()}; the first: {first}")
-    return Plan(at=at, backup=usable[-1], snapshot=before[-1])
+    return Plan(at=at, backup=usable[-1], snapshot=before[-1], point=point)
 
 
 def make_plan(config: Config, at_text: str) -> Plan:
-    """The plan of a restore to ``at_text``: a time, or "now" (all that was committed)."""
-    at = config.now() if at_text == "now" else parse_time(at_text)
-    return plan_restore(at, database_backups(config), media_snapshots(config), config.now())
+    """The plan of a restore to ``at_text``: a time, "now" (all that was committed) or a point."""
+    named = next((p for p in restore_points(config) if p["name"] == at_text), None)
+    if at_text == "now":
+        at = config.now()
+    elif named:
+        at = parse_time(named["time"])
+    else:
+        at = parse_time(at_text)
+    return plan_restore(
+        at,
+        database_backups(config),
+        media_snapshots(config),
+        config.now(),
+        named and named["name"],
+    )
 
 
 def recovery_commands(config: Config, plan: Plan) -> list[list[str]]:
-    """pgBackRest's restore of the stopped cluster to ``plan.at``, promoted once there."""
-    target = plan.at.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    """pgBackRest's restore of the stopped cluster to ``plan``'s target, promoted once there."""
+    if plan.point:
+        target = ["--type=name", f"--target={plan.point}"]
+    else:
+        target = ["--type=time", f"--target={plan.at.strftime('%Y-%m-%d %H:%M:%S.%f+00')}"]
     return [
         pgbackrest(
             config,
             f"--set={plan.backup['label']}",
             "--delta",
-            "--type=time",
-            f"--target={target}",
+            *target,
             "--target-action=promote",
             "restore",
         )
@@ -440,12 +513,15 @@ def wait_promoted(config: Config, seconds: float = RECOVERY_SECONDS) -> None:
         result = config.run(psql(config, "SELECT pg_is_in_recovery()"))
         if result.returncode == 0 and result.stdout.strip() == "f":
             return
+        log = (
+            f"/var/log/postgresql/postgresql-{config.postgresql_version}-"
+            f"{config.postgresql_cluster}.log"
+        )
+        # A recovery that cannot reach its target ends the server: no use waiting.
+        if result.returncode != 0 and config.run(cluster(config, "status")).returncode != 0:
+            raise Failed(f"PostgreSQL stopped during the recovery; see {log}")
         if time.monotonic() > deadline:
-            raise Failed(
-                f"PostgreSQL still replays the WAL after {seconds} s; see "
-                f"/var/log/postgresql/postgresql-{config.postgresql_version}-"
-                f"{config.postgresql_cluster}.log"
-            )
+            raise Failed(f"PostgreSQL still replays the WAL after {seconds} s; see {log}")
         time.sleep(1)
 
 
@@ -489,6 +565,9 @@ def restore(config: Config, at_text: str, log: Callable[[str], None] = print) ->
         restore_media(config, plan.snapshot)
         log(f"media restored to snapshot {plan.snapshot['id']} in "
             f"{time.monotonic() - database_done:.1f} s")  # fmt: skip
+        # The points after the target are on the timeline left behind: no
+        # recovery on the new one can reach them.
+        save_points(config, [p for p in restore_points(config) if parse_time(p["time"]) <= plan.at])
     # A new timeline began: a backup on it keeps later restores short.
     config.run([SYSTEMCTL, "start", "--no-block", f"{config.project}-backup@database-incr.service"])
 
@@ -500,6 +579,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     commands.add_parser("run").add_argument("job", choices=list(JOBS))
     commands.add_parser("now")
     commands.add_parser("list")
+    commands.add_parser("mark").add_argument("name")
     restoring = commands.add_parser("restore")
     restoring.add_argument("--at", required=True, metavar="TIME")
     restoring.add_argument("--check", action="store_true")
@@ -517,6 +597,9 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
                 print(f"{status['job']} done in {status['seconds']} s")
         elif args.command == "list":
             print(json.dumps(listing(config)))
+        elif args.command == "mark":
+            point = mark(config, args.name)
+            print(f"restore point {point['name']} at {point['time']} (WAL {point['lsn']})")
         elif args.check:
             print(f"would restore {make_plan(config, args.at).describe()}")
         else:

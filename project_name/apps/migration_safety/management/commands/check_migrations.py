@@ -1,7 +1,9 @@
+import json
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from ...plan import breaking
+from ...plan import breaking, refusal
 
 
 class Command(BaseCommand):
@@ -13,17 +15,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS)
-
-    def handle(self, *args, database, **options):
-        count, findings = breaking(connections[database])
-        if findings:
-            shown = "\n".join(f"  {finding}".replace("\n", "\n  ") for finding in findings)
-            raise CommandError(
-                f"{len(findings)} operation(s) of the pending migrations would break the "
-                f"release that serves until the switch:\n{shown}\n"
-                "Split each change into steps every release survives (expand, deploy, "
-                "contract): the README's section on migrations shows how."
-            )
-        self.stdout.write(
-            f"{count} pending migration(s), none that the serving release could not survive"
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            dest="as_json",
+            help="print the pending migrations and the refusal (null when none) as JSON, "
+            "refusing nothing: for the deploy, which may be told to let them through",
         )
+
+    def handle(self, *args, database: str, as_json: bool, **options) -> None:
+        migrations, findings = breaking(connections[database])
+        refused = refusal(findings) if findings else None
+        if as_json:
+            self.stdout.write(json.dumps({"pending": migrations, "refusal": refused}))
+        elif refused:
+            raise CommandError(refused)
+        else:
+            self.stdout.write(
+                f"{len(migrations)} pending migration(s), none that the serving release could "
+                "not survive"
+            )
