@@ -191,6 +191,19 @@ def backup(c, target="production"):
 
 
 @task
+def check_backup(c, target="production"):
+    """Restore the newest backup into a scratch database and run the project's checks on it."""
+    destination = target_named(target)
+
+    def check(server):
+        print(f"{server.host}:")
+        for line in backup_steps.check_backup(server, destination).splitlines():
+            print(f"  {line}")
+
+    each_server(c, destination, check)
+
+
+@task
 def backups(c, target="production"):
     """List the backups and media snapshots with age and size, and each job's last result."""
     destination = target_named(target)

@@ -1,7 +1,7 @@
 """The server's backups through its backup program (roles/backup), and how fab shows them.
 
-The deploy user may run that program as root with ``now``, ``list``, ``mark``
-and ``restore``; the program checks every argument. The commands are built here
+The deploy user may run that program as root with ``now``, ``list``, ``mark``,
+``restore`` and ``check-restore``; the program checks every argument. The commands are built here
 and run through ``remote.run``; what fab prints is made by pure functions.
 """
 
@@ -30,6 +30,11 @@ def mark(c, target: Target, name: str) -> str:
 def listing(c, target: Target) -> dict:
     """The backups, snapshots, jobs' last results and WAL archive of the server."""
     return json.loads(run(c, program(target, "list"), "listing the backups"))
+
+
+def check_backup(c, target: Target) -> str:
+    """The newest backup restored into a scratch cluster and checked by the project."""
+    return run(c, program(target, "check-restore"), "the restore check").strip()
 
 
 def check_restore(c, target: Target, at: str) -> str:
@@ -66,10 +71,11 @@ def problems(data: dict) -> list[str]:
     """What is wrong with the backups: a failed, overdue or never-run job, a failing archive."""
     now = datetime.fromisoformat(data["now"])
     found = []
-    for kind in ("database", "media", "verify"):
+    for kind in ("database", "media", "verify", "restore-check"):
         status = data["status"].get(kind) or {}
         if not status:
-            if kind != "verify":  # provisioning runs the first backups; verify waits its turn
+            # Provisioning runs the first backups; the checks wait their turn.
+            if kind in ("database", "media"):
                 found.append(f"the {kind} backup never ran")
         elif not status["ok"]:
             found.append(f"the last {kind} job failed: {status['error']}")
@@ -110,12 +116,12 @@ def report(data: dict) -> list[str]:
     lines.append("jobs:")
     for kind, status in data["status"].items():
         if not status:
-            lines.append(f"  {kind:<9} never ran")
+            lines.append(f"  {kind:<13} never ran")
             continue
         result = "ok" if status["ok"] else "FAILED"
         success = status["last_success"]
         lines.append(
-            f"  {kind:<9} {result:<6} last run {age(status['finished'], now)} ({status['job']}, "
+            f"  {kind:<13} {result:<6} last run {age(status['finished'], now)} ({status['job']}, "
             f"{status['seconds']} s); last success {age(success, now) if success else 'never'}"
         )
     if archive := data["archive"]:

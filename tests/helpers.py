@@ -63,9 +63,13 @@ class FakeRunner:
 
     def __init__(self, results=None):
         self.calls = []
+        # The extra environment of each call that had one, by its index in calls.
+        self.envs = {}
         self.results = results or {}
 
-    def __call__(self, args):
+    def __call__(self, args, env=None):
+        if env is not None:
+            self.envs[len(self.calls)] = env
         self.calls.append(args)
         answer = self.results.get(tuple(args), (0, "", ""))
         returncode, stdout, stderr = answer(args) if callable(answer) else answer

@@ -11,6 +11,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -45,6 +46,10 @@ def config(tmp_path):
     media = tmp_path / "lib" / "media"
     media.mkdir(parents=True)
     (media / "now.txt").write_text("now")
+    current = tmp_path / "srv" / "current"
+    current.mkdir(parents=True)
+    env_file = tmp_path / "env"
+    env_file.write_text(f"DATABASE_URL={DATABASE_URL_QUOTED}\nREDIS_URL=redis://x\n")
     return backup.Config(
         project="acme_shop",
         stanza="acme_shop",
@@ -56,7 +61,11 @@ def config(tmp_path):
         media_keep={"within": "2d", "daily": 7},
         status_dir=str(tmp_path / "status"),
         status_group=grp.getgrgid(os.getgid()).gr_name,
-        overdue_after={"database": 3600, "media": 600, "verify": 7200},
+        overdue_after={"database": 3600, "media": 600, "verify": 7200, "restore-check": 7200},
+        restore_check_dir=str(tmp_path / "scratch"),
+        app_user=grp.getgrgid(os.getgid()).gr_name,
+        app_current=str(current),
+        env_file=str(env_file),
         run=FakeRunner(),
         now=lambda: NOW,
         lock_path=str(tmp_path / "lock"),
@@ -393,3 +402,151 @@ def test_a_recovery_that_ends_the_server_is_reported_at_once(config):
     with pytest.raises(backup.Failed, match="PostgreSQL stopped during the recovery; see"):
         backup.wait_promoted(config, seconds=60)
     assert time.monotonic() - started < 5
+
+
+# The restore check: the newest backup and the archived WAL restored into a
+# scratch cluster, the serving release's check_database run against it.
+
+DATABASE_URL = "postgres://acme_shop_a:it's-s3cret@127.0.0.1:5432/acme_shop"
+DATABASE_URL_QUOTED = "'postgres://acme_shop_a:it'\"'\"'s-s3cret@127.0.0.1:5432/acme_shop'"
+
+
+@pytest.fixture
+def checking(config, tmp_path, monkeypatch):
+    """A config whose scratch cluster and sockets are under tmp_path, owned by this user."""
+    monkeypatch.setattr(backup, "POSTGRES_USER", grp.getgrgid(os.getgid()).gr_name)
+    return dataclasses.replace(config, sockets_path=str(tmp_path / "sockets"))
+
+
+def pg_ctl(config, *args):
+    return [*AS_POSTGRES, "/usr/lib/postgresql/15/bin/pg_ctl", "-D", config.restore_check_dir,
+            *args]  # fmt: skip
+
+
+def test_the_restore_check_restores_into_the_scratch_cluster_checks_and_removes_it(checking):
+    seen = {}
+
+    def starting(args):
+        scratch = Path(checking.restore_check_dir)
+        seen["files"] = {path.name: path.read_text() for path in scratch.iterdir()}
+        seen["sockets"] = oct(Path(checking.sockets_path).stat().st_mode & 0o777)
+        return 0, "", ""
+
+    check = backup.project_check(checking)
+    config = with_runner(checking, {
+        tuple(pg_ctl(checking, "-l", f"{checking.restore_check_dir}.log", "-W", "start")): starting,
+        tuple(check): (0, "articles.Article  articles_article  3 rows\n2 migrations applied", ""),
+    })  # fmt: skip
+    sockets = checking.sockets_path
+    promoted = [*AS_POSTGRES, "/usr/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", sockets,
+                "-p", "5432", "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"]  # fmt: skip
+    config.run.results[tuple(promoted)] = (0, "f", "")
+    lines = []
+    status = backup.run_job(config, "restore-check", log=lines.append)
+
+    assert config.run.calls == [
+        # Every commit so far archived, for the copy to hold.
+        [*PGBACKREST, "check"],
+        # Leftovers of a check cut off: stopped (the fake says one runs).
+        pg_ctl(checking, "status"),
+        pg_ctl(checking, "-m", "immediate", "-w", "stop"),
+        [*PGBACKREST, f"--pg1-path={checking.restore_check_dir}", "--archive-mode=off", "restore"],
+        pg_ctl(checking, "-l", f"{checking.restore_check_dir}.log", "-W", "start"),
+        promoted,
+        check,
+        pg_ctl(checking, "status"),
+        pg_ctl(checking, "-m", "immediate", "-w", "stop"),
+    ]
+    # The app's password reaches the check through its environment, not its arguments.
+    assert config.run.envs == {
+        6: {"RESTORE_CHECK_DATABASE_URL": "postgres://acme_shop_a:it's-s3cret@"
+            + quote(sockets, safe="") + ":5432/acme_shop"}
+    }  # fmt: skip
+    assert not any("s3cret" in arg for call in config.run.calls for arg in call)
+    conf = seen["files"]["postgresql.conf"]
+    assert "archive_mode = off\n" in conf and "listen_addresses = ''\n" in conf
+    assert f"unix_socket_directories = '{sockets}'\n" in conf
+    assert seen["files"]["pg_hba.conf"] == "local all postgres peer\nlocal all all scram-sha-256\n"
+    assert seen["sockets"] == "0o750"
+    assert not Path(checking.restore_check_dir).exists() and not Path(sockets).exists()
+    assert lines[-2:] == ["articles.Article  articles_article  3 rows", "2 migrations applied"]
+    assert status["ok"] and status["kind"] == "restore-check"
+
+
+def test_a_failed_check_is_recorded_and_the_scratch_cluster_still_removed(checking):
+    check = backup.project_check(checking)
+    promoted = [*AS_POSTGRES, "/usr/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h",
+                checking.sockets_path, "-p", "5432", "-d", "postgres", "-c",
+                "SELECT pg_is_in_recovery()"]  # fmt: skip
+    config = with_runner(checking, {
+        tuple(promoted): (0, "f", ""),
+        tuple(check): (1, "", "CommandError: articles.Article (table articles_article): no column"),
+    })  # fmt: skip
+    with pytest.raises(
+        backup.Failed,
+        match=r"the restored copy fails the serving release's check_database: .*no column",
+    ):
+        backup.run_job(config, "restore-check")
+    assert config.run.calls[-2:] == [
+        pg_ctl(checking, "status"),
+        pg_ctl(checking, "-m", "immediate", "-w", "stop"),
+    ]
+    assert not Path(checking.restore_check_dir).exists()
+    status = backup.read_status(config)["restore-check"]
+    assert not status["ok"] and "no column" in status["error"]
+
+
+def test_a_scratch_cluster_that_dies_while_recovering_is_reported_with_its_log(checking):
+    promoted = [*AS_POSTGRES, "/usr/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h",
+                checking.sockets_path, "-p", "5432", "-d", "postgres", "-c",
+                "SELECT pg_is_in_recovery()"]  # fmt: skip
+    log = Path(f"{checking.restore_check_dir}.log")
+
+    def starting(args):
+        log.write_text("LOG:  starting\nFATAL:  could not locate required checkpoint record\n")
+        return 0, "", ""
+
+    config = with_runner(checking, {
+        tuple(pg_ctl(checking, "-l", str(log), "-W", "start")): starting,
+        tuple(promoted): (2, "", "no server"),
+        tuple(pg_ctl(checking, "status")): (3, "", "no server running"),
+    })  # fmt: skip
+    with pytest.raises(
+        backup.Failed, match="stopped during the recovery.*could not locate required checkpoint"
+    ):
+        backup.restore_check(config)
+    assert not Path(checking.restore_check_dir).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"restore_check_dir": "/var/lib/postgresql/15/main"}, "must be a folder of its own"),
+        ({"restore_check_dir": "relative"}, "must be a folder of its own"),
+        ({"app_current": "/nonexistent/current"}, r"no release serves .*deploy first"),
+    ],
+)
+def test_a_restore_check_that_could_do_harm_or_cannot_check_is_refused(checking, change, message):
+    config = dataclasses.replace(checking, **change)
+    with pytest.raises(backup.Failed, match=message):
+        backup.restore_check(config)
+    assert config.run.calls == []
+
+
+def test_the_check_runs_with_the_app_environment_but_the_scratch_database(checking, tmp_path):
+    current = Path(checking.app_current)
+    (current / ".venv" / "bin").mkdir(parents=True)
+    python = current / ".venv" / "bin" / "python"
+    python.write_text('#!/bin/sh\necho "$PWD $* $DATABASE_URL $REDIS_URL"\n')
+    python.chmod(0o755)
+    command = backup.project_check(checking)
+    assert command[:4] == ["/usr/sbin/runuser", "-u", checking.app_user, "--"]
+    result = backup.run_command(command[4:], env={"RESTORE_CHECK_DATABASE_URL": "postgres://x"})
+    assert result.stdout.split() == [str(current), "manage", "check_database", "postgres://x",
+                                     "redis://x"]  # fmt: skip
+
+
+def test_the_app_database_url_is_read_from_the_env_file_as_the_shell_would(checking):
+    assert backup.env_value(checking.env_file, "DATABASE_URL") == DATABASE_URL
+    with pytest.raises(backup.Failed, match="sets no CELERY_BROKER_URL: re-run provisioning"):
+        backup.env_value(checking.env_file, "CELERY_BROKER_URL")

@@ -89,7 +89,12 @@ def listing(jobs=(), archive=(), **top):
         ],
         "media_repository_size": 4500,
         "errors": {},
-        "status": {"database": status("database"), "media": status("media"), "verify": {}},
+        "status": {
+            "database": status("database"),
+            "media": status("media"),
+            "verify": {},
+            "restore-check": {},
+        },
         "archive": {
             "last_archived": (NOW - timedelta(seconds=30)).isoformat(),
             "last_failed": None,
@@ -114,7 +119,8 @@ def test_the_report_shows_each_backup_and_snapshot_with_age_and_size_and_each_jo
     assert "media snapshots (restic; 4.5 kB stored in all):" in lines
     assert any(line.endswith("3 min ago  (before-restore)") for line in lines), lines
     assert any(line.split()[:3] == ["database", "ok", "last"] for line in lines), lines
-    assert "  verify    never ran" in lines
+    assert "  verify        never ran" in lines
+    assert "  restore-check never ran" in lines
     assert lines[-1].startswith("WAL archive: last segment archived 30 s ago")
 
 
@@ -144,6 +150,10 @@ def test_the_report_shows_the_last_restore_points_to_restore_to_by_name():
             "the database job is overdue",
         ),
         ({"jobs": {"media": {}}}, "the media backup never ran"),
+        (
+            {"jobs": {"restore-check": status("restore-check", ok=False, error="no column")}},
+            "the last restore-check job failed: no column",
+        ),
         ({"archive": {"last_failed": NOW.isoformat()}}, "WAL archiving fails since"),
         (
             {"media": None, "errors": {"media": "restic failed (exit 1): no config file"}},

@@ -93,6 +93,42 @@ INDEXED = (
 )
 
 
+COUNT = f"""
+from {NAME}.apps.articles.models import Article
+print(Article.objects.count())
+"""
+SCRATCH = f"/var/lib/postgresql/{NAME}-restore-check"
+
+
+@pytest.mark.every_suite
+def test_the_restore_check_restores_the_newest_backup_beside_the_database_and_checks_it(
+    project, lab, web
+):
+    write(lab, web, "in the checked copy")
+    rows = int(django_shell(lab, web, COUNT))
+    timelines = "find /var/lib/pgbackrest/archive -name '*.history' | sort"
+    before = lab.ssh(web, timelines).stdout
+    started = time.monotonic()
+    checked = project.fab("check-backup").stdout
+    seconds = time.monotonic() - started
+    print(checked)
+    # The copy holds every commit made before the check, read through each model.
+    table = {
+        words[0]: words[2]
+        for words in map(str.split, checked.splitlines())
+        if len(words) == 3 and words[2].isdigit()
+    }
+    assert table["articles.Article"] == str(rows), checked
+    assert "none missing" in checked and "restore-check passed" in checked, checked
+    # Nothing of it is left, and its new timeline never reached the repository.
+    assert lab.ssh(web, f"ls -d {SCRATCH} /run/{NAME}-restore-check", check=False).returncode
+    assert "restore-check" not in lab.ssh(web, "ps -eo args").stdout
+    assert lab.ssh(web, timelines).stdout == before
+    jobs = project.fab("backups").stdout
+    assert re.search(r"restore-check +ok ", jobs), jobs
+    report(f"fab check-backup (restore beside the database, project checks): {seconds:.1f} s")
+
+
 def test_a_breaking_migration_let_through_runs_behind_maintenance_and_its_restore_point_undoes_it(
     project, lab, web
 ):

@@ -45,10 +45,11 @@ def test_a_rebooted_server_serves_the_same_release_through_nginx(lab, web, proje
 def test_the_backups_go_on_after_a_reboot(lab, web, project):
     # Runs after the reboot above: the timers came back, and the WAL reaches the archive.
     timers = lab.ssh(web, f"systemctl list-timers --all --no-legend '{NAME}-backup-*'").stdout
-    for job in ("database-full", "database-incr", "media", "verify"):
+    jobs = ("database-full", "database-incr", "media", "verify", "restore-check")
+    for job in jobs:
         assert f"{NAME}-backup-{job}.timer" in timers, timers
     active = lab.ssh(web, f"systemctl is-active '{NAME}-backup-*.timer'").stdout.split()
-    assert active == ["active"] * 4, active
+    assert active == ["active"] * len(jobs), active
     lab.ssh(web, f"runuser -u postgres -- pgbackrest --stanza={NAME} check")
     assert project.fab("backup").returncode == 0
     assert project.fab("backups").returncode == 0

@@ -1,14 +1,18 @@
 #!/usr/bin/python3 -I
 """Backups of the project's database (pgBackRest) and uploads (restic), run as root.
 
-The timers (roles/backup) start ``run KIND``; the deploy user may start ``now``,
-``list``, ``mark NAME``, ``restore --at TIME`` and ``restore --check --at TIME``
-through sudo (fab backup, fab backups, fab deploy, fab restore). Its settings
-come from backup.json next to it (root-owned, written by provisioning), never
-from the arguments or the environment. Subcommands:
+The timers (roles/backup) start ``run JOB``; the deploy user may start ``now``,
+``list``, ``mark NAME``, ``restore --at TIME``, ``restore --check --at TIME`` and
+``check-restore`` through sudo (fab backup, fab backups, fab deploy, fab restore,
+fab check-backup). Its settings come from backup.json next to it (root-owned,
+written by provisioning), never from the arguments or the environment. Subcommands:
 
-  run database-full|database-incr|media|verify   one scheduled job; its result is
-                      recorded in the status folder, which /health/ and fab backups read
+  run database-full|database-incr|media|verify|restore-check
+                      one scheduled job; its result is recorded in the status
+                      folder, which /health/ and fab backups read
+  check-restore       the restore-check job now: the newest backup and all the
+                      archived WAL restored into a scratch cluster, the project's
+                      ./manage check_database run against it, the cluster removed
   now                 an incremental database backup and a media snapshot, now
   list                JSON: the database's backups, the media snapshots, the restore
                       points, each job's last result, the WAL archive's state
@@ -29,6 +33,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,22 +43,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
-Runner = Callable[[list[str]], subprocess.CompletedProcess]
+# A command and the variables to add to its fixed environment.
+Runner = Callable[..., subprocess.CompletedProcess]
 PGBACKREST = "/usr/bin/pgbackrest"
 RESTIC = "/usr/bin/restic"
 PSQL = "/usr/bin/psql"
 PG_CTLCLUSTER = "/usr/bin/pg_ctlcluster"
 RUNUSER = "/usr/sbin/runuser"
 SYSTEMCTL = "/usr/bin/systemctl"
+SH = "/bin/sh"
 # What each job records its result as: both database jobs are "database".
 JOBS = {
     "database-full": "database",
     "database-incr": "database",
     "media": "media",
     "verify": "verify",
+    "restore-check": "restore-check",
 }
-STATUS_KINDS = ("database", "media", "verify")
+STATUS_KINDS = ("database", "media", "verify", "restore-check")
 # How long a restore waits for PostgreSQL to replay the WAL up to its target
 # and promote; and how long anything waits for another job's lock.
 RECOVERY_SECONDS = 1800
@@ -67,11 +76,20 @@ class Failed(Exception):
     """A refusal, or a command that failed; the message says which and what to do."""
 
 
-def run_command(args: list[str]) -> subprocess.CompletedProcess:
-    """Run a fixed command with a fixed environment, capturing its output."""
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "TZ": "UTC"}
+def run_command(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a fixed command with a fixed environment (plus ``env``), capturing its output.
+
+    A secret a command needs goes in ``env``, never in its arguments, which
+    every user of the server may read.
+    """
+    fixed = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "TZ": "UTC"}
     return subprocess.run(  # noqa: S603 - fixed absolute programs, arguments checked by callers
-        args, capture_output=True, text=True, check=False, env=env, stdin=subprocess.DEVNULL
+        args,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**fixed, **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -90,14 +108,26 @@ class Config:
     status_dir: str
     status_group: str
     overdue_after: dict
+    # The restore check: the scratch cluster's folder (emptied before and after
+    # each check), and the app whose check runs against it.
+    restore_check_dir: str
+    app_user: str
+    app_current: str
+    env_file: str
     postgresql_port: int = 5432
     run: Runner = field(default=run_command, compare=False)  # tests replace these
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
     lock_path: str = ""
+    sockets_path: str = ""
 
     @property
     def lock_file(self) -> str:
         return self.lock_path or f"/run/{self.project}-backup.lock"
+
+    @property
+    def scratch_sockets(self) -> str:
+        """The scratch cluster's socket folder: its only way in, no TCP port."""
+        return self.sockets_path or f"/run/{self.project}-restore-check"
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -130,10 +160,14 @@ def restic(config: Config, *args: str) -> list[str]:
     ]
 
 
-def psql(config: Config, sql: str, database: str = "postgres") -> list[str]:
-    """One statement through psql as postgres, its result unaligned with no headers."""
+def psql(config: Config, sql: str, database: str = "postgres", host: str = "") -> list[str]:
+    """One statement through psql as postgres, its result unaligned with no headers.
+
+    ``host``: a socket folder, for the scratch cluster; the real one by default.
+    """
+    where = ["-h", host] if host else []
     return [RUNUSER, "-u", "postgres", "--", PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1",
-            "-p", str(config.postgresql_port), "-d", database, "-c", sql]  # fmt: skip
+            *where, "-p", str(config.postgresql_port), "-d", database, "-c", sql]  # fmt: skip
 
 
 def cluster(config: Config, action: str) -> list[str]:
@@ -158,6 +192,8 @@ def job_commands(config: Config, job: str) -> list[list[str]]:
         return [restic(config, "backup", "--tag=media", config.media_root), media_forget(config)]
     if job == "verify":
         return [pgbackrest(config, "verify"), restic(config, "check")]
+    if job == "restore-check":
+        return []  # not a list of commands: see restore_check
     raise Failed(f"no job {job!r}: one of {', '.join(JOBS)}")
 
 
@@ -256,13 +292,15 @@ def record(config: Config, job: str, started: datetime, error: str | None) -> di
     return status
 
 
-def run_job(config: Config, job: str) -> dict:
+def run_job(config: Config, job: str, log: Callable[[str], None] = print) -> dict:
     """Run one job and record its result; Failed (after recording it) when it failed."""
     if job not in JOBS:
         raise Failed(f"no job {job!r}: one of {', '.join(JOBS)}")
     with exclusive(config):
         started = config.now()
         try:
+            if job == "restore-check":
+                restore_check(config, log)
             for args in job_commands(config, job):
                 run_checked(config, args)
         except Failed as failed:
@@ -506,19 +544,33 @@ def close_database(config: Config) -> None:
     run_checked(config, cluster(config, "stop"))
 
 
-def wait_promoted(config: Config, seconds: float = RECOVERY_SECONDS) -> None:
-    """Wait until PostgreSQL has replayed the WAL to the target and accepts writes."""
+def cluster_log(config: Config) -> str:
+    return (
+        f"/var/log/postgresql/postgresql-{config.postgresql_version}-"
+        f"{config.postgresql_cluster}.log"
+    )
+
+
+def wait_promoted(
+    config: Config,
+    seconds: float = RECOVERY_SECONDS,
+    host: str = "",
+    status: list[str] | None = None,
+    log: str = "",
+) -> None:
+    """Wait until PostgreSQL has replayed the WAL to the target and accepts writes.
+
+    ``host``, ``status`` and ``log``: the socket folder, status command and log
+    of another cluster than the project's (the restore check's scratch one).
+    """
+    log = log or cluster_log(config)
     deadline = time.monotonic() + seconds
     while True:
-        result = config.run(psql(config, "SELECT pg_is_in_recovery()"))
+        result = config.run(psql(config, "SELECT pg_is_in_recovery()", host=host))
         if result.returncode == 0 and result.stdout.strip() == "f":
             return
-        log = (
-            f"/var/log/postgresql/postgresql-{config.postgresql_version}-"
-            f"{config.postgresql_cluster}.log"
-        )
         # A recovery that cannot reach its target ends the server: no use waiting.
-        if result.returncode != 0 and config.run(cluster(config, "status")).returncode != 0:
+        if result.returncode != 0 and config.run(status or cluster(config, "status")).returncode:
             raise Failed(f"PostgreSQL stopped during the recovery; see {log}")
         if time.monotonic() > deadline:
             raise Failed(f"PostgreSQL still replays the WAL after {seconds} s; see {log}")
@@ -572,12 +624,168 @@ def restore(config: Config, at_text: str, log: Callable[[str], None] = print) ->
     config.run([SYSTEMCTL, "start", "--no-block", f"{config.project}-backup@database-incr.service"])
 
 
+# The restore check: is what the repository holds a database the project can use?
+
+
+def pg_ctl(config: Config, *args: str) -> list[str]:
+    """PostgreSQL's pg_ctl on the scratch cluster, as postgres."""
+    program = f"/usr/lib/postgresql/{config.postgresql_version}/bin/pg_ctl"
+    return [RUNUSER, "-u", "postgres", "--", program, "-D", config.restore_check_dir, *args]
+
+
+def scratch_log(config: Config) -> str:
+    """The scratch cluster's server log: kept beside its folder until the next check."""
+    return f"{config.restore_check_dir}.log"
+
+
+def scratch_settings(config: Config) -> dict[str, str]:
+    """postgresql.conf and pg_hba.conf of the scratch cluster.
+
+    Reached through its own socket folder only (postgres's, which the app's
+    group may enter); never archives (the WAL of its
+    new timeline must not reach the repository); small, beside the real one.
+    Only postgres gets in without a password: a role of the restored database
+    signs in with its own, which the app's env file holds. Hot standby is off,
+    so settings lower than the real cluster's (max_connections) cannot stop
+    the recovery.
+    """
+    conf = {
+        "listen_addresses": "''",
+        "port": str(config.postgresql_port),
+        "unix_socket_directories": f"'{config.scratch_sockets}'",
+        "archive_mode": "off",
+        "hot_standby": "off",
+        "max_connections": "20",
+        "shared_buffers": "32MB",
+    }
+    return {
+        "postgresql.conf": "".join(f"{name} = {value}\n" for name, value in conf.items()),
+        "pg_hba.conf": "local all postgres peer\nlocal all all scram-sha-256\n",
+    }
+
+
+def env_value(path: str, name: str) -> str:
+    """``name``'s value in the app's env file (NAME='value', quoted for the shell)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise Failed(f"cannot read the app's env file: {error}; re-run provisioning") from error
+    for line in lines:
+        if line.startswith(f"{name}="):
+            return shlex.split(line)[0].partition("=")[2]
+    raise Failed(f"{path} sets no {name}: re-run provisioning")
+
+
+def scratch_url(url: str, sockets: str, port: int) -> str:
+    """The app's database URL with the scratch cluster's socket folder for its host."""
+    parts = urlsplit(url)
+    credentials, _, _ = parts.netloc.rpartition("@")
+    where = f"{quote(sockets, safe='')}:{port}"
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{where}" if credentials else where))
+
+
+# Run by the app's user in the serving release, with the app's environment but
+# the scratch cluster for its database; the URL arrives through the environment.
+CHECK_SCRIPT = (
+    'set -a; . "$1"; set +a; DATABASE_URL=$RESTORE_CHECK_DATABASE_URL; '
+    'cd "$2" && exec .venv/bin/python manage check_database'
+)
+
+
+def project_check(config: Config) -> list[str]:
+    """./manage check_database of the serving release, as the app's user."""
+    return [RUNUSER, "-u", config.app_user, "--", SH, "-c", CHECK_SCRIPT, "restore-check",
+            config.env_file, config.app_current]  # fmt: skip
+
+
+def remove_scratch(config: Config) -> None:
+    """Stop the scratch cluster if it runs and remove its folders."""
+    if config.run(pg_ctl(config, "status")).returncode == 0:
+        run_checked(config, pg_ctl(config, "-m", "immediate", "-w", "stop"))
+    shutil.rmtree(config.restore_check_dir, ignore_errors=True)
+    shutil.rmtree(config.scratch_sockets, ignore_errors=True)
+
+
+# Who owns the scratch cluster's files (tests set their own user).
+POSTGRES_USER = "postgres"
+
+
+def make_folder(path: str, owner: str, group: str, mode: int) -> None:
+    os.mkdir(path, mode)
+    shutil.chown(path, owner, group)
+    os.chmod(path, mode)
+
+
+def log_tail(path: str, lines: int = 5) -> str:
+    try:
+        return " | ".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "no log"
+
+
+def restore_check(config: Config, log: Callable[[str], None] = print) -> None:
+    """Restore the newest backup and all the WAL into the scratch cluster; check it.
+
+    The real cluster serves on throughout. The scratch one is removed after the
+    check, passed or failed; a check cut off leaves it to the next one to remove.
+    """
+    scratch = Path(config.restore_check_dir)
+    if not scratch.is_absolute() or scratch.resolve() in {
+        Path(f"/var/lib/postgresql/{config.postgresql_version}/{config.postgresql_cluster}"),
+        Path("/"),
+    }:
+        raise Failed(f"restore_check_dir {scratch} must be a folder of its own: fix backup.json")
+    if not Path(config.app_current).exists():
+        raise Failed(
+            f"no release serves ({config.app_current} is missing): deploy first, the check runs "
+            "the serving release's ./manage check_database"
+        )
+    started = time.monotonic()
+    # Switch the WAL and wait for its archiving: the copy holds every commit
+    # made before the check began, as a restore would.
+    run_checked(config, pgbackrest(config, "check"))
+    remove_scratch(config)
+    Path(scratch_log(config)).unlink(missing_ok=True)
+    try:
+        make_folder(str(scratch), POSTGRES_USER, POSTGRES_USER, 0o700)
+        make_folder(config.scratch_sockets, POSTGRES_USER, config.app_user, 0o750)
+        run_checked(config, pgbackrest(config, f"--pg1-path={scratch}", "--archive-mode=off",
+                                       "restore"))  # fmt: skip
+        for name, text in scratch_settings(config).items():
+            path = scratch / name
+            path.write_text(text, encoding="utf-8")
+            shutil.chown(path, POSTGRES_USER, POSTGRES_USER)
+            os.chmod(path, 0o600)
+        run_checked(config, pg_ctl(config, "-l", scratch_log(config), "-W", "start"))
+        try:
+            wait_promoted(config, host=config.scratch_sockets, status=pg_ctl(config, "status"),
+                          log=scratch_log(config))  # fmt: skip
+        except Failed as failed:
+            raise Failed(f"{failed}: {log_tail(scratch_log(config))}") from None
+        log(
+            f"restored the newest backup and all archived WAL in {time.monotonic() - started:.1f} s"
+        )
+        url = scratch_url(
+            env_value(config.env_file, "DATABASE_URL"), config.scratch_sockets,
+            config.postgresql_port,
+        )  # fmt: skip
+        checked = config.run(project_check(config), env={"RESTORE_CHECK_DATABASE_URL": url})
+        if checked.returncode != 0:
+            found = str(failure(project_check(config), checked)).partition(": ")[2]
+            raise Failed(f"the restored copy fails the serving release's check_database: {found}")
+        for line in checked.stdout.splitlines():
+            log(line)
+    finally:
+        remove_scratch(config)
+
+
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     """Run one subcommand: 0 when done, 1 when refused or failed, 2 for a usage error."""
     parser = argparse.ArgumentParser(prog="backup", description="The project's backups.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run").add_argument("job", choices=list(JOBS))
     commands.add_parser("now")
+    commands.add_parser("check-restore")
     commands.add_parser("list")
     commands.add_parser("mark").add_argument("name")
     restoring = commands.add_parser("restore")
@@ -592,6 +800,9 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         if args.command == "run":
             status = run_job(config, args.job)
             print(f"{args.job} done in {status['seconds']} s")
+        elif args.command == "check-restore":
+            status = run_job(config, "restore-check")
+            print(f"restore-check passed in {status['seconds']} s")
         elif args.command == "now":
             for status in now(config):
                 print(f"{status['job']} done in {status['seconds']} s")
