@@ -190,17 +190,27 @@ def backup(c, target="production"):
     )
 
 
+def print_each_server(c, target, step):
+    """Run ``step`` (a step returning text) on each server; print its lines under the host."""
+
+    def show(server):
+        print(f"{server.host}:")
+        for line in step(server, target).splitlines():
+            print(f"  {line}")
+
+    each_server(c, target, show)
+
+
 @task
 def check_backup(c, target="production"):
     """Restore the newest backup into a scratch database and run the project's checks on it."""
-    destination = target_named(target)
+    print_each_server(c, target_named(target), backup_steps.check_backup)
 
-    def check(server):
-        print(f"{server.host}:")
-        for line in backup_steps.check_backup(server, destination).splitlines():
-            print(f"  {line}")
 
-    each_server(c, destination, check)
+@task
+def fetch_backups(c, target="production"):
+    """Replace the server's backup repositories by the off-site copy, to restore from it next."""
+    print_each_server(c, target_named(target), backup_steps.fetch_offsite)
 
 
 @task

@@ -1,7 +1,8 @@
 """The server's backups through its backup program (roles/backup), and how fab shows them.
 
 The deploy user may run that program as root with ``now``, ``list``, ``mark``,
-``restore`` and ``check-restore``; the program checks every argument. The commands are built here
+``restore``, ``check-restore`` and ``fetch-offsite``; the program checks every
+argument. The commands are built here
 and run through ``remote.run``; what fab prints is made by pure functions.
 """
 
@@ -35,6 +36,11 @@ def listing(c, target: Target) -> dict:
 def check_backup(c, target: Target) -> str:
     """The newest backup restored into a scratch cluster and checked by the project."""
     return run(c, program(target, "check-restore"), "the restore check").strip()
+
+
+def fetch_offsite(c, target: Target) -> str:
+    """Both repositories replaced by the newest off-site snapshot of them."""
+    return run(c, program(target, "fetch-offsite"), "fetching the off-site copy").strip()
 
 
 def check_restore(c, target: Target, at: str) -> str:
@@ -71,7 +77,9 @@ def problems(data: dict) -> list[str]:
     """What is wrong with the backups: a failed, overdue or never-run job, a failing archive."""
     now = datetime.fromisoformat(data["now"])
     found = []
-    for kind in ("database", "media", "verify", "restore-check"):
+    for kind in ("database", "media", "verify", "restore-check", "offsite"):
+        if kind == "offsite" and "offsite_repository" not in data:
+            continue  # none set up (any more)
         status = data["status"].get(kind) or {}
         if not status:
             # Provisioning runs the first backups; the checks wait their turn.
@@ -109,12 +117,23 @@ def report(data: dict) -> list[str]:
             f"  {snapshot['id']}  {snapshot['time'][:19]}Z  {age(snapshot['time'], now)}"
             + (f"  ({tags})" if tags else "")
         )
+    if "offsite_repository" in data:
+        snapshots = data.get("offsite") or []
+        lines.append(
+            f"off-site copy ({data['offsite_repository']}; the last 3 of {len(snapshots)}):"
+        )
+        for snapshot in snapshots[-3:]:
+            lines.append(
+                f"  {snapshot['id']}  {snapshot['time'][:19]}Z  {age(snapshot['time'], now)}"
+            )
     points = data.get("points") or []
     lines.append(f"restore points (fab restore --at=NAME; the last 5 of {len(points)}):")
     for point in points[-5:]:
         lines.append(f"  {point['name']:<34} {point['time'][:19]}Z  {age(point['time'], now)}")
     lines.append("jobs:")
     for kind, status in data["status"].items():
+        if kind == "offsite" and "offsite_repository" not in data:
+            continue
         if not status:
             lines.append(f"  {kind:<13} never ran")
             continue

@@ -61,7 +61,13 @@ def config(tmp_path):
         media_keep={"within": "2d", "daily": 7},
         status_dir=str(tmp_path / "status"),
         status_group=grp.getgrgid(os.getgid()).gr_name,
-        overdue_after={"database": 3600, "media": 600, "verify": 7200, "restore-check": 7200},
+        overdue_after={
+            "database": 3600,
+            "media": 600,
+            "verify": 7200,
+            "restore-check": 7200,
+            "offsite": 7200,
+        },
         restore_check_dir=str(tmp_path / "scratch"),
         app_user=grp.getgrgid(os.getgid()).gr_name,
         app_current=str(current),
@@ -550,3 +556,136 @@ def test_the_app_database_url_is_read_from_the_env_file_as_the_shell_would(check
     assert backup.env_value(checking.env_file, "DATABASE_URL") == DATABASE_URL
     with pytest.raises(backup.Failed, match="sets no CELERY_BROKER_URL: re-run provisioning"):
         backup.env_value(checking.env_file, "CELERY_BROKER_URL")
+
+
+# The off-site copy: restic snapshots of both repositories in another repository.
+
+OFFSITE = "sftp:offsite@backup.example.com:/srv/offsite/acme_shop"
+
+
+@pytest.fixture
+def away(config, tmp_path):
+    """A config with an off-site copy, its repositories under tmp_path."""
+    (tmp_path / "offsite.env").write_text(
+        "AWS_ACCESS_KEY_ID=key\nAWS_SECRET_ACCESS_KEY='s3 cret'\n"
+    )
+    for name in ("pgbackrest", "media-repo"):
+        (tmp_path / "lib" / name).mkdir(parents=True)
+        (tmp_path / "lib" / name / "config").write_text(f"{name} now")
+    return dataclasses.replace(
+        config,
+        database_repository=str(tmp_path / "lib" / "pgbackrest"),
+        media_repository=str(tmp_path / "lib" / "media-repo"),
+        offsite_repository=OFFSITE,
+        offsite_keep={"within": "2d", "daily": 14},
+        offsite_env_file=str(tmp_path / "offsite.env"),
+    )
+
+
+def offsite(config, *args):
+    return [
+        "/usr/bin/restic",
+        f"--repo={OFFSITE}",
+        "--password-file=/etc/acme_shop-backup/media-password",
+        "--cache-dir=/var/cache/acme_shop-backup/restic",
+        "--quiet",
+        *args,
+    ]
+
+
+def test_the_offsite_job_snapshots_both_repositories_and_forgets_with_its_own_keep(away):
+    assert backup.job_commands(away, "offsite") == [
+        offsite(away, "backup", "--tag=offsite", away.database_repository, away.media_repository),
+        offsite(away, "forget", "--tag=offsite", "--prune", "--keep-daily=14", "--keep-within=2d"),
+    ]
+
+
+def test_the_first_offsite_copy_creates_the_repository_there_with_the_stores_keys(away):
+    config = with_runner(away, {tuple(offsite(away, "cat", "config")): (1, "", "does not exist")})
+    status = backup.run_job(config, "offsite")
+    assert status["ok"] and status["kind"] == "offsite"
+    assert config.run.calls[:2] == [offsite(away, "cat", "config"), offsite(away, "init")]
+    keys = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "s3 cret"}
+    assert config.run.envs == dict.fromkeys(range(4), keys)
+    assert not any("s3 cret" in arg for call in config.run.calls for arg in call)
+
+
+def test_the_verify_job_checks_the_offsite_copy_too_with_the_stores_keys(away):
+    backup.run_job(away, "verify")
+    assert away.run.calls[-1] == offsite(away, "check")
+    assert list(away.run.envs) == [2]
+
+
+def test_an_existing_offsite_repository_is_not_created_again(away):
+    backup.run_job(away, "offsite")
+    assert [call[5] for call in away.run.calls] == ["cat", "backup", "forget"]
+
+
+def test_backing_up_now_updates_the_offsite_copy_when_there_is_one(away, config):
+    assert [s["job"] for s in backup.now(away)] == ["database-incr", "media", "offsite"]
+    assert [s["job"] for s in backup.now(config)] == ["database-incr", "media"]
+
+
+def test_without_an_offsite_copy_its_commands_are_refused_naming_the_variable(config):
+    with pytest.raises(backup.Failed, match="set backup_offsite_repository and provision"):
+        backup.fetch_offsite(config)
+
+
+def offsite_snapshots_json(*times):
+    return json.dumps([
+        {"short_id": f"{n:08d}", "id": f"{n:08d}" * 8, "time": t.isoformat(), "tags": ["offsite"]}
+        for n, t in enumerate(times, start=1)
+    ])  # fmt: skip
+
+
+def test_fetching_swaps_in_each_repository_from_the_newest_snapshot_keeping_the_old(away):
+    def restoring(args):
+        target = Path(next(a for a in args if a.startswith("--target="))[9:])
+        folder = next(a for a in args if a.startswith("--include="))[10:]
+        restored = target / Path(folder).relative_to("/")
+        restored.mkdir(parents=True)
+        (restored / "config").write_text(f"{Path(folder).name} off-site")
+        return 0, "", ""
+
+    snapshots = offsite(away, "snapshots", "--json", "--tag=offsite")
+    config = with_runner(away, {tuple(snapshots): (0, offsite_snapshots_json(EIGHT, NINE), "")})
+    config.run.results.update({
+        tuple(offsite(away, "restore", "00000002" * 8, f"--target={folder.parent}/.{folder.name}"
+                      f".fetching", f"--include={folder}")): restoring
+        for folder in (Path(away.database_repository), Path(away.media_repository))
+    })  # fmt: skip
+    lines = []
+    backup.fetch_offsite(config, log=lines.append)
+    for folder in (Path(away.database_repository), Path(away.media_repository)):
+        assert (folder / "config").read_text() == f"{folder.name} off-site"
+        kept = folder.with_name(f"{folder.name}.before-fetch")
+        assert (kept / "config").read_text() == f"{folder.name} now"
+        assert not folder.with_name(f".{folder.name}.fetching").exists()
+    assert lines[0].startswith(f"{away.database_repository}: the off-site snapshot 00000002")
+
+
+def test_a_snapshot_without_a_repository_changes_nothing(away):
+    snapshots = offsite(away, "snapshots", "--json", "--tag=offsite")
+    config = with_runner(away, {tuple(snapshots): (0, offsite_snapshots_json(EIGHT), "")})
+    with pytest.raises(backup.Failed, match="off-site snapshot 00000001 holds no"):
+        backup.fetch_offsite(config)
+    assert (Path(away.database_repository) / "config").read_text() == "pgbackrest now"
+    assert not Path(f"{away.database_repository}.before-fetch").exists()
+
+
+def test_an_offsite_copy_with_no_snapshot_is_refused(away):
+    with pytest.raises(backup.Failed, match="holds no snapshot yet"):
+        backup.fetch_offsite(away)
+
+
+def test_list_shows_the_offsite_snapshots_and_names_an_unreachable_store(away):
+    snapshots = offsite(away, "snapshots", "--json", "--tag=offsite")
+    config = with_runner(away, {tuple(snapshots): (0, offsite_snapshots_json(EIGHT, NINE), "")})
+    listed = backup.listing(config)
+    assert listed["offsite_repository"] == OFFSITE
+    assert [s["id"] for s in listed["offsite"]] == ["00000001", "00000002"]
+    down = with_runner(
+        away, {tuple(snapshots): (1, "", "ssh: connect to host: Connection refused")}
+    )
+    listed = backup.listing(down)
+    assert listed["offsite"] is None and "Connection refused" in listed["errors"]["offsite"]

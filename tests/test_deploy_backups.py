@@ -272,3 +272,43 @@ def test_the_listing_is_read_as_the_program_wrote_it(monkeypatch):
 
     assert backups.listing(Connection(), TARGET) == data
     assert commands == [f"sudo -n {PROGRAM} list"]
+
+
+def offsite_listing(**changes):
+    snapshots = [
+        {"id": f"{n:08d}", "time": (NOW - timedelta(hours=n)).isoformat()} for n in (3, 2, 1)
+    ]
+    data = listing(
+        offsite_repository="sftp:offsite@backup.example.com:/srv/offsite/acme_shop",
+        offsite=[*snapshots, {"id": "00000000", "time": (NOW - timedelta(minutes=4)).isoformat()}],
+    )
+    data["status"]["offsite"] = status("offsite")
+    data.update(changes)
+    return data
+
+
+def test_the_report_shows_the_offsite_copy_and_its_job_when_there_is_one():
+    lines = backups.report(offsite_listing())
+    at = lines.index(
+        "off-site copy (sftp:offsite@backup.example.com:/srv/offsite/acme_shop; the last 3 of 4):"
+    )
+    assert [line.split()[0] for line in lines[at + 1 : at + 4]] == [
+        "00000002", "00000001", "00000000",
+    ]  # fmt: skip
+    assert lines[at + 3].endswith("4 min ago")
+    assert any(line.split()[:2] == ["offsite", "ok"] for line in lines), lines
+
+
+def test_an_offsite_copy_no_longer_set_up_is_neither_shown_nor_a_problem():
+    data = listing()
+    data["status"]["offsite"] = status("offsite", ok=False, error="ssh: connect refused")
+    assert backups.problems(data) == []
+    assert not any("offsite" in line or "off-site" in line for line in backups.report(data))
+
+
+def test_a_failed_or_unreachable_offsite_copy_is_a_problem():
+    failed = offsite_listing()
+    failed["status"]["offsite"] = status("offsite", ok=False, error="ssh: connect refused")
+    assert backups.problems(failed) == ["the last offsite job failed: ssh: connect refused"]
+    unreachable = offsite_listing(offsite=None, errors={"offsite": "restic failed (exit 1)"})
+    assert backups.problems(unreachable) == ["cannot read the offsite: restic failed (exit 1)"]

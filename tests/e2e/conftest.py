@@ -40,8 +40,11 @@ STORY = (
     "test_checks.py",
 )
 VENV_BIN = Path(sys.executable).parent
-# The server that gets every role; db1 is a bare second host for the network tests.
+# The server that gets every role; db1 is a bare second host for the network
+# tests, and the off-site host of the backups' copy (an account with sftp only).
 WEB = "web1"
+OFFSITE = "db1"
+OFFSITE_USER = "offsite"
 # The user deploys log in as (deploy_user_name's default).
 DEPLOY = "deploy"
 # The vault password of the story's secrets (provisioning/secrets).
@@ -181,15 +184,44 @@ def lab_vars(lab: Lab) -> Path:
     """A file of the variables provisioning needs in the lab, for --extra-vars=@FILE.
 
     Certificates come from the lab's ACME CA, whose own HTTPS certificate the
-    server must trust to reach it.
+    server must trust to reach it. The backups' off-site copy goes over sftp to
+    db1, known by its host key.
     """
     path = WORK / "lab-vars.json"
+    offsite = lab[OFFSITE]
+    host_key = lab.ssh(offsite, "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2]
     values = {
         "tls_acme_directory": lab.acme_directory,
         "tls_acme_ca_certificate": lab.acme_ca_certificate.read_text(),
+        "backup_offsite_repository": offsite_repository(lab),
+        "backup_offsite_known_hosts": " ".join([offsite.address, *host_key]),
     }
     path.write_text(json.dumps(values))
     return path
+
+
+def offsite_repository(lab: Lab) -> str:
+    """The restic repository of the off-site copy, on db1."""
+    return f"sftp:{OFFSITE_USER}@{lab[OFFSITE].address}:/srv/{OFFSITE_USER}/{NAME}"
+
+
+def let_in_offsite_copies(lab: Lab) -> None:
+    """Make db1 the off-site host: an account that the web server's backup key may use.
+
+    What an off-site host's owner does with the key provisioning shows; restrict:
+    the key gets sftp, no terminal, no forwarding.
+    """
+    key = lab.ssh(lab[WEB], f"cat /etc/{NAME}-backup/offsite_ed25519.pub").stdout.strip()
+    home = f"/srv/{OFFSITE_USER}"
+    lab.ssh(
+        lab[OFFSITE],
+        f"id {OFFSITE_USER} >/dev/null 2>&1 || useradd --create-home --home-dir {home} "
+        f"--shell /bin/sh {OFFSITE_USER}; "
+        f"install -d -m 700 -o {OFFSITE_USER} -g {OFFSITE_USER} {home}/.ssh && "
+        f"echo 'restrict {key}' > {home}/.ssh/authorized_keys && "
+        f"chown {OFFSITE_USER}: {home}/.ssh/authorized_keys && "
+        f"chmod 600 {home}/.ssh/authorized_keys",
+    )
 
 
 def provision(
@@ -239,7 +271,9 @@ def provisioned(lab) -> Provisioning:
         f"--inventory={lab.inventory}",
     ]
     run(secrets, 60, ANSIBLE_VAULT_PASSWORD_FILE=VAULT_PASSWORD)
-    return provision(lab, "provision-1.log")
+    provisioned = provision(lab, "provision-1.log")
+    let_in_offsite_copies(lab)
+    return provisioned
 
 
 def check_server(lab: Lab, server: Server, site: str | None = None) -> subprocess.CompletedProcess:

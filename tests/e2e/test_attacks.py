@@ -79,6 +79,13 @@ ATTEMPTS = [
     ("read the media repository", f"ls /var/lib/{NAME}-backup/media"),
     ("mark a failed backup as done", f"echo ok > /var/lib/{NAME}-backup/status/media.json"),
     ("run the backup program", f"sudo -n /usr/local/lib/{NAME}/backup.py list"),
+    # With the server's off-site key, the app could delete the copy on the other host.
+    ("read the off-site host's key", f"cat /etc/{NAME}-backup/offsite_ed25519"),
+    ("read the off-site store's keys", f"cat /etc/{NAME}-backup/offsite.env"),
+    (
+        "point the off-site copy's ssh elsewhere",
+        f"echo 'Host *' >> /etc/ssh/ssh_config.d/{NAME}-backup.conf",
+    ),
 ]
 
 
@@ -202,6 +209,11 @@ BACKUP_REFUSALS = [
     ),
     ("restore to a time that is none", f"sudo -n {BACKUP} restore --at '$(id)'", "backup: "),
     ("restore with another option", f"sudo -n {BACKUP} restore --at now --set=x", "usage:"),
+    (
+        "fetch the off-site copy from elsewhere",
+        f"sudo -n {BACKUP} fetch-offsite --repo=x",
+        "password is required",
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .conftest import NAME, report
+from .conftest import NAME, OFFSITE_USER, offsite_repository, report
 from .test_deploy import Load, django_shell
 
 MEDIA = f"/var/lib/{NAME}/media"
@@ -22,16 +22,17 @@ ARTICLES = f"""
 import json
 from django.contrib.auth import get_user_model
 from {NAME}.apps.articles.models import Article
-author, _ = get_user_model().objects.get_or_create(username="e2e-backup")
+author, _ = get_user_model().objects.get_or_create(username=AUTHOR)
 for title in TITLES:
     Article.objects.create(title=title, author=author)
 print(json.dumps(sorted(Article.objects.filter(author=author).values_list("title", flat=True))))
 """
 
 
-def write(lab, web, *titles: str) -> list:
-    """Create articles with ``titles``; every title of the story's articles, after."""
-    return json.loads(django_shell(lab, web, ARTICLES.replace("TITLES", repr(list(titles)))))
+def write(lab, web, *titles: str, author: str = "e2e-backup") -> list:
+    """Create articles with ``titles`` by ``author``; every title of that author's, after."""
+    script = ARTICLES.replace("TITLES", repr(list(titles))).replace("AUTHOR", repr(author))
+    return json.loads(django_shell(lab, web, script))
 
 
 def upload(lab, web, name: str) -> None:
@@ -71,7 +72,7 @@ def test_a_restore_to_a_point_in_time_brings_back_what_was_there_then_and_nothin
     print(restored.stdout)
     assert "maintenance on" in restored.stdout and "maintenance off" in restored.stdout
     assert write(lab, web) == ["after the backup", "before the backup"]
-    assert uploads(lab, web) == ["before.txt"]
+    assert "before.txt" in uploads(lab, web) and "after.txt" not in uploads(lab, web)
     status, body, _ = web.get("/api/articles/")
     assert status == 200, body
     assert "after T" not in body.decode() and "before the backup" in body.decode()
@@ -127,6 +128,51 @@ def test_the_restore_check_restores_the_newest_backup_beside_the_database_and_ch
     jobs = project.fab("backups").stdout
     assert re.search(r"restore-check +ok ", jobs), jobs
     report(f"fab check-backup (restore beside the database, project checks): {seconds:.1f} s")
+
+
+OFFSITE_AUTHOR = "e2e-offsite"
+
+
+def test_the_offsite_copy_alone_restores_the_data_after_the_server_loses_its_backups(
+    project, lab, web, db
+):
+    write(lab, web, "kept off-site", author=OFFSITE_AUTHOR)
+    upload(lab, web, "kept")
+    # A snapshot of the uploads holds kept.txt: media restores go to a snapshot.
+    assert "offsite done" in project.fab("backup").stdout
+    time.sleep(1)
+    at = server_time(lab, web)
+    time.sleep(1)
+    write(lab, web, "after T off-site", author=OFFSITE_AUTHOR)
+    upload(lab, web, "later")
+    # The WAL up to now archived and copied, with both repositories, to db1.
+    assert "offsite done" in project.fab("backup").stdout
+    listed = project.fab("backups").stdout
+    assert f"off-site copy ({offsite_repository(lab)}; the last 3 of " in listed, listed
+    assert re.search(r"offsite +ok ", listed), listed
+    # db1 holds only restic's encrypted files: neither a title nor an upload reads there.
+    stored = f"/srv/{OFFSITE_USER}/{NAME}"
+    assert lab.ssh(db, f"test -f {stored}/config").returncode == 0
+    assert lab.ssh(db, f"grep -rl 'kept off-site' {stored}", check=False).returncode == 1
+
+    # The server loses both repositories.
+    lab.ssh(web, f"rm -rf /var/lib/pgbackrest/* /var/lib/{NAME}-backup/media/*")
+    assert project.fab("backups", check=False).returncode != 0
+    fetched = project.fab("fetch-backups").stdout
+    print(fetched)
+    assert "/var/lib/pgbackrest: the off-site snapshot" in fetched, fetched
+    started = time.monotonic()
+    project.fab("restore", f"--at={at}")
+    seconds = time.monotonic() - started
+    titles = write(lab, web, author=OFFSITE_AUTHOR)
+    assert "kept off-site" in titles and "after T off-site" not in titles, titles
+    assert "kept.txt" in uploads(lab, web) and "later.txt" not in uploads(lab, web)
+    status, body, _ = web.get("/api/articles/")
+    assert status == 200 and "kept off-site" in body.decode(), body
+    kept = f"/var/lib/pgbackrest.before-fetch /var/lib/{NAME}-backup/media.before-fetch"
+    assert lab.ssh(web, f"ls -d {kept}").returncode == 0
+    lab.ssh(web, f"rm -rf {kept}")
+    report(f"fab fetch-backups, then fab restore --at from the off-site copy: {seconds:.1f} s")
 
 
 def test_a_breaking_migration_let_through_runs_behind_maintenance_and_its_restore_point_undoes_it(
@@ -199,7 +245,7 @@ def test_a_failed_backup_shows_in_fab_backups_and_health_until_it_succeeds(proje
         listed = project.fab("backups", check=False)
         assert listed.returncode == 1
         assert "the last media job failed: restic failed" in listed.stderr, listed.stderr
-        assert "media     FAILED" in listed.stdout
+        assert re.search(r"\n  +media +FAILED ", listed.stdout), listed.stdout
         media = backup_components(web)["backup_media"]
         assert media["status"] == "fail" and media["error"] == "BackupFailed", media
     finally:

@@ -45,7 +45,7 @@ def test_a_rebooted_server_serves_the_same_release_through_nginx(lab, web, proje
 def test_the_backups_go_on_after_a_reboot(lab, web, project):
     # Runs after the reboot above: the timers came back, and the WAL reaches the archive.
     timers = lab.ssh(web, f"systemctl list-timers --all --no-legend '{NAME}-backup-*'").stdout
-    jobs = ("database-full", "database-incr", "media", "verify", "restore-check")
+    jobs = ("database-full", "database-incr", "media", "verify", "restore-check", "offsite")
     for job in jobs:
         assert f"{NAME}-backup-{job}.timer" in timers, timers
     active = lab.ssh(web, f"systemctl is-active '{NAME}-backup-*.timer'").stdout.split()

@@ -2,14 +2,19 @@
 """Backups of the project's database (pgBackRest) and uploads (restic), run as root.
 
 The timers (roles/backup) start ``run JOB``; the deploy user may start ``now``,
-``list``, ``mark NAME``, ``restore --at TIME``, ``restore --check --at TIME`` and
-``check-restore`` through sudo (fab backup, fab backups, fab deploy, fab restore,
-fab check-backup). Its settings come from backup.json next to it (root-owned,
-written by provisioning), never from the arguments or the environment. Subcommands:
+``list``, ``mark NAME``, ``restore --at TIME``, ``restore --check --at TIME``,
+``check-restore`` and ``fetch-offsite`` through sudo (fab backup, fab backups,
+fab deploy, fab restore, fab check-backup, fab fetch-backups). Its settings come
+from backup.json next to it (root-owned, written by provisioning), never from the
+arguments or the environment. Subcommands:
 
-  run database-full|database-incr|media|verify|restore-check
+  run database-full|database-incr|media|verify|restore-check|offsite
                       one scheduled job; its result is recorded in the status
-                      folder, which /health/ and fab backups read
+                      folder, which /health/ and fab backups read; offsite: a
+                      restic snapshot of both repositories on another host
+  fetch-offsite       both repositories replaced by the newest off-site snapshot
+                      (the replaced ones kept beside them), for a restore after
+                      the server lost them
   check-restore       the restore-check job now: the newest backup and all the
                       archived WAL restored into a scratch cluster, the project's
                       ./manage check_database run against it, the cluster removed
@@ -61,8 +66,9 @@ JOBS = {
     "media": "media",
     "verify": "verify",
     "restore-check": "restore-check",
+    "offsite": "offsite",
 }
-STATUS_KINDS = ("database", "media", "verify", "restore-check")
+STATUS_KINDS = ("database", "media", "verify", "restore-check", "offsite")
 # How long a restore waits for PostgreSQL to replay the WAL up to its target
 # and promote; and how long anything waits for another job's lock.
 RECOVERY_SECONDS = 1800
@@ -114,6 +120,13 @@ class Config:
     app_user: str
     app_current: str
     env_file: str
+    # The off-site copy: a restic repository URL (sftp:USER@HOST:/PATH, s3:...)
+    # or empty for none, the snapshots kept, and a root-only file of the
+    # variables restic needs for it (an object store's keys).
+    database_repository: str = "/var/lib/pgbackrest"
+    offsite_repository: str = ""
+    offsite_keep: dict = field(default_factory=dict)
+    offsite_env_file: str = ""
     postgresql_port: int = 5432
     run: Runner = field(default=run_command, compare=False)  # tests replace these
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False)
@@ -148,16 +161,44 @@ def pgbackrest(config: Config, *args: str) -> list[str]:
     return [RUNUSER, "-u", "postgres", "--", PGBACKREST, f"--stanza={config.stanza}", *args]
 
 
-def restic(config: Config, *args: str) -> list[str]:
-    """restic on the media repository (root: it reads and restores every owner's files)."""
+def restic(config: Config, *args: str, repository: str = "") -> list[str]:
+    """restic on the media repository (root: it reads and restores every owner's files).
+
+    ``repository``: another one with the same key, the off-site copy.
+    """
     return [
         RESTIC,
-        f"--repo={config.media_repository}",
+        f"--repo={repository or config.media_repository}",
         f"--password-file={config.media_password_file}",
         f"--cache-dir=/var/cache/{config.project}-backup/restic",
         "--quiet",
         *args,
     ]
+
+
+def offsite(config: Config, *args: str) -> list[str]:
+    """restic on the off-site repository."""
+    if not config.offsite_repository:
+        raise Failed("no off-site copy is set up: set backup_offsite_repository and provision")
+    return restic(config, *args, repository=config.offsite_repository)
+
+
+def offsite_env(config: Config) -> dict[str, str]:
+    """The variables of the off-site store (NAME=VALUE lines, quoted for the shell)."""
+    if not config.offsite_env_file:
+        return {}
+    try:
+        lines = Path(config.offsite_env_file).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise Failed(f"cannot read the off-site store's settings: {error}; provision") from error
+    pairs = (shlex.split(line)[0].partition("=") for line in lines if "=" in line)
+    return {name: value for name, _, value in pairs}
+
+
+def offsite_forget(config: Config) -> list[str]:
+    """restic forget --prune on the off-site copy, with backup_offsite_keep."""
+    keep = [f"--keep-{unit}={count}" for unit, count in sorted(config.offsite_keep.items())]
+    return offsite(config, "forget", "--tag=offsite", "--prune", *keep)
 
 
 def psql(config: Config, sql: str, database: str = "postgres", host: str = "") -> list[str]:
@@ -191,9 +232,15 @@ def job_commands(config: Config, job: str) -> list[list[str]]:
     if job == "media":
         return [restic(config, "backup", "--tag=media", config.media_root), media_forget(config)]
     if job == "verify":
-        return [pgbackrest(config, "verify"), restic(config, "check")]
+        copy = [offsite(config, "check")] if config.offsite_repository else []
+        return [pgbackrest(config, "verify"), restic(config, "check"), *copy]
     if job == "restore-check":
         return []  # not a list of commands: see restore_check
+    if job == "offsite":
+        # Both repositories as files: pgBackRest's and restic's files are
+        # written once and never changed, so each copy sends only the new ones.
+        folders = [config.database_repository, config.media_repository]
+        return [offsite(config, "backup", "--tag=offsite", *folders), offsite_forget(config)]
     raise Failed(f"no job {job!r}: one of {', '.join(JOBS)}")
 
 
@@ -207,9 +254,9 @@ def failure(args: list[str], result: subprocess.CompletedProcess) -> Failed:
     )
 
 
-def run_checked(config: Config, args: list[str]) -> str:
-    """Run ``args``; its output, or Failed with the end of it."""
-    result = config.run(args)
+def run_checked(config: Config, args: list[str], env: dict | None = None) -> str:
+    """Run ``args`` (with ``env`` added); its output, or Failed with the end of it."""
+    result = config.run(args, env=env) if env else config.run(args)
     if result.returncode != 0:
         raise failure(args, result)
     return result.stdout
@@ -301,8 +348,12 @@ def run_job(config: Config, job: str, log: Callable[[str], None] = print) -> dic
         try:
             if job == "restore-check":
                 restore_check(config, log)
+            if job == "offsite":
+                ensure_offsite(config)
             for args in job_commands(config, job):
-                run_checked(config, args)
+                # The off-site store's keys go to the commands that use it only.
+                away = config.offsite_repository and f"--repo={config.offsite_repository}" in args
+                run_checked(config, args, offsite_env(config) if away else None)
         except Failed as failed:
             record(config, job, started, str(failed))
             raise
@@ -310,8 +361,66 @@ def run_job(config: Config, job: str, log: Callable[[str], None] = print) -> dic
 
 
 def now(config: Config) -> list[dict]:
-    """An incremental database backup and a media snapshot, recorded as the timers' are."""
-    return [run_job(config, "database-incr"), run_job(config, "media")]
+    """An incremental database backup and a media snapshot, recorded as the timers' are.
+
+    Then the off-site copy of both, when there is one.
+    """
+    jobs = ["database-incr", "media", *(["offsite"] if config.offsite_repository else [])]
+    return [run_job(config, job) for job in jobs]
+
+
+def ensure_offsite(config: Config) -> None:
+    """Create the off-site repository on the first copy (restic init, with the same key)."""
+    env = offsite_env(config)
+    if config.run(offsite(config, "cat", "config"), env=env).returncode != 0:
+        run_checked(config, offsite(config, "init"), env)
+
+
+def offsite_snapshots(config: Config) -> list[dict]:
+    """The off-site copy's snapshots, oldest first: id, time."""
+    listed = run_checked(config, offsite(config, "snapshots", "--json", "--tag=offsite"),
+                         offsite_env(config))  # fmt: skip
+    found = json.loads(listed or "[]")
+    return sorted(
+        ({"id": s["short_id"], "full_id": s["id"], "time": parse_time(s["time"]).isoformat()}
+         for s in found or []),
+        key=lambda s: s["time"],
+    )  # fmt: skip
+
+
+def fetch_offsite(config: Config, log: Callable[[str], None] = print) -> None:
+    """Replace both repositories by the newest off-site snapshot of them.
+
+    For a server that lost them (or a new one, provisioned with the same vault):
+    fab restore restores from them next. Each replaced repository is kept beside
+    it as NAME.before-fetch, since it may hold backups newer than the copy.
+    """
+    snapshot = (offsite_snapshots(config) or [None])[-1]
+    if snapshot is None:
+        raise Failed(f"the off-site copy {config.offsite_repository} holds no snapshot yet")
+    env = offsite_env(config)
+    with exclusive(config, seconds=600):
+        for folder in (Path(config.database_repository), Path(config.media_repository)):
+            # Restored beside it, on its file system, then swapped in by renames.
+            staging = folder.with_name(f".{folder.name}.fetching")
+            kept = folder.with_name(f"{folder.name}.before-fetch")
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(mode=0o700)
+            try:
+                run_checked(config, offsite(config, "restore", snapshot["full_id"],
+                                            f"--target={staging}", f"--include={folder}"),
+                            env)  # fmt: skip
+                restored = staging / folder.relative_to("/")
+                if not restored.is_dir():
+                    raise Failed(f"off-site snapshot {snapshot['id']} holds no {folder}")
+                shutil.rmtree(kept, ignore_errors=True)
+                if folder.exists():
+                    folder.rename(kept)
+                restored.rename(folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            log(f"{folder}: the off-site snapshot {snapshot['id']} of {snapshot['time']}"
+                f" (what was there: {kept})")  # fmt: skip
 
 
 # Restore points: names in the WAL that a restore can stop at exactly.
@@ -429,6 +538,13 @@ def listing(config: Config) -> dict:
             data[key] = None
             data["errors"][key] = str(failed) or type(failed).__name__
     data["media_repository_size"] = media_size(config)
+    if config.offsite_repository:
+        data["offsite_repository"] = config.offsite_repository
+        try:
+            data["offsite"] = offsite_snapshots(config)
+        except (Failed, ValueError, KeyError) as failed:
+            data["offsite"] = None
+            data["errors"]["offsite"] = str(failed) or type(failed).__name__
     data["points"] = restore_points(config)
     return data
 
@@ -786,6 +902,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     commands.add_parser("run").add_argument("job", choices=list(JOBS))
     commands.add_parser("now")
     commands.add_parser("check-restore")
+    commands.add_parser("fetch-offsite")
     commands.add_parser("list")
     commands.add_parser("mark").add_argument("name")
     restoring = commands.add_parser("restore")
@@ -803,6 +920,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         elif args.command == "check-restore":
             status = run_job(config, "restore-check")
             print(f"restore-check passed in {status['seconds']} s")
+        elif args.command == "fetch-offsite":
+            fetch_offsite(config)
         elif args.command == "now":
             for status in now(config):
                 print(f"{status['job']} done in {status['seconds']} s")
