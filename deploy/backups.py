@@ -73,13 +73,18 @@ def size(count: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+def set_up(kind: str, data: dict) -> bool:
+    """Whether the server runs ``kind``'s job: the off-site copy only once it is set up."""
+    return kind != "offsite" or "offsite_repository" in data
+
+
 def problems(data: dict) -> list[str]:
     """What is wrong with the backups: a failed, overdue or never-run job, a failing archive."""
     now = datetime.fromisoformat(data["now"])
     found = []
     for kind in ("database", "media", "verify", "restore-check", "offsite"):
-        if kind == "offsite" and "offsite_repository" not in data:
-            continue  # none set up (any more)
+        if not set_up(kind, data):
+            continue
         status = data["status"].get(kind) or {}
         if not status:
             # Provisioning runs the first backups; the checks wait their turn.
@@ -132,7 +137,7 @@ def report(data: dict) -> list[str]:
         lines.append(f"  {point['name']:<34} {point['time'][:19]}Z  {age(point['time'], now)}")
     lines.append("jobs:")
     for kind, status in data["status"].items():
-        if kind == "offsite" and "offsite_repository" not in data:
+        if not set_up(kind, data):
             continue
         if not status:
             lines.append(f"  {kind:<13} never ran")

@@ -183,22 +183,38 @@ def offsite(config: Config, *args: str) -> list[str]:
     return restic(config, *args, repository=config.offsite_repository)
 
 
+def shell_variables(path: str, what: str) -> dict[str, str]:
+    """The NAME=VALUE lines of a file provisioning wrote, each value quoted for the shell.
+
+    ``what`` names the file in the error when it cannot be read.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise Failed(f"cannot read {what}: {error}; re-run provisioning") from error
+    pairs = (
+        shlex.split(line)[0].partition("=")
+        for line in lines
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+    return {name: value for name, _, value in pairs}
+
+
 def offsite_env(config: Config) -> dict[str, str]:
-    """The variables of the off-site store (NAME=VALUE lines, quoted for the shell)."""
+    """The variables of the off-site store (its keys), from their root-only file."""
     if not config.offsite_env_file:
         return {}
-    try:
-        lines = Path(config.offsite_env_file).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise Failed(f"cannot read the off-site store's settings: {error}; provision") from error
-    pairs = (shlex.split(line)[0].partition("=") for line in lines if "=" in line)
-    return {name: value for name, _, value in pairs}
+    return shell_variables(config.offsite_env_file, "the off-site store's settings")
+
+
+def keep_options(keep: dict) -> list[str]:
+    """restic forget's --keep-UNIT=N options for a retention like backup_media_keep."""
+    return [f"--keep-{unit}={count}" for unit, count in sorted(keep.items())]
 
 
 def offsite_forget(config: Config) -> list[str]:
     """restic forget --prune on the off-site copy, with backup_offsite_keep."""
-    keep = [f"--keep-{unit}={count}" for unit, count in sorted(config.offsite_keep.items())]
-    return offsite(config, "forget", "--tag=offsite", "--prune", *keep)
+    return offsite(config, "forget", "--tag=offsite", "--prune", *keep_options(config.offsite_keep))
 
 
 def psql(config: Config, sql: str, database: str = "postgres", host: str = "") -> list[str]:
@@ -218,8 +234,7 @@ def cluster(config: Config, action: str) -> list[str]:
 
 def media_forget(config: Config) -> list[str]:
     """restic forget --prune with the retention of backup_media_keep."""
-    keep = [f"--keep-{unit}={count}" for unit, count in sorted(config.media_keep.items())]
-    return restic(config, "forget", "--tag=media", "--prune", *keep)
+    return restic(config, "forget", "--tag=media", "--prune", *keep_options(config.media_keep))
 
 
 def job_commands(config: Config, job: str) -> list[list[str]]:
@@ -378,14 +393,8 @@ def ensure_offsite(config: Config) -> None:
 
 def offsite_snapshots(config: Config) -> list[dict]:
     """The off-site copy's snapshots, oldest first: id, time."""
-    listed = run_checked(config, offsite(config, "snapshots", "--json", "--tag=offsite"),
-                         offsite_env(config))  # fmt: skip
-    found = json.loads(listed or "[]")
-    return sorted(
-        ({"id": s["short_id"], "full_id": s["id"], "time": parse_time(s["time"]).isoformat()}
-         for s in found or []),
-        key=lambda s: s["time"],
-    )  # fmt: skip
+    command = offsite(config, "snapshots", "--json", "--tag=offsite")
+    return snapshot_list(run_checked(config, command, offsite_env(config)))
 
 
 def fetch_offsite(config: Config, log: Callable[[str], None] = print) -> None:
@@ -487,9 +496,8 @@ def stamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def media_snapshots(config: Config) -> list[dict]:
-    """restic's snapshots of the media, oldest first: id, time, tags."""
-    found = json.loads(run_checked(config, restic(config, "snapshots", "--json", "--tag=media")))
+def snapshot_list(listed: str) -> list[dict]:
+    """restic's ``snapshots --json``, oldest first: id, full id, time, tags."""
     snapshots = [
         {
             "id": s["short_id"],
@@ -497,9 +505,14 @@ def media_snapshots(config: Config) -> list[dict]:
             "time": parse_time(s["time"]).isoformat(),
             "tags": s.get("tags", []),
         }  # fmt: skip
-        for s in found or []
+        for s in json.loads(listed or "[]") or []
     ]
     return sorted(snapshots, key=lambda s: s["time"])
+
+
+def media_snapshots(config: Config) -> list[dict]:
+    """restic's snapshots of the media, oldest first: id, time, tags."""
+    return snapshot_list(run_checked(config, restic(config, "snapshots", "--json", "--tag=media")))
 
 
 def media_size(config: Config) -> int | None:
@@ -781,15 +794,11 @@ def scratch_settings(config: Config) -> dict[str, str]:
 
 
 def env_value(path: str, name: str) -> str:
-    """``name``'s value in the app's env file (NAME='value', quoted for the shell)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise Failed(f"cannot read the app's env file: {error}; re-run provisioning") from error
-    for line in lines:
-        if line.startswith(f"{name}="):
-            return shlex.split(line)[0].partition("=")[2]
-    raise Failed(f"{path} sets no {name}: re-run provisioning")
+    """``name``'s value in the app's env file."""
+    value = shell_variables(path, "the app's env file").get(name)
+    if value is None:
+        raise Failed(f"{path} sets no {name}: re-run provisioning")
+    return value
 
 
 def scratch_url(url: str, sockets: str, port: int) -> str:
@@ -885,9 +894,10 @@ def restore_check(config: Config, log: Callable[[str], None] = print) -> None:
             env_value(config.env_file, "DATABASE_URL"), config.scratch_sockets,
             config.postgresql_port,
         )  # fmt: skip
-        checked = config.run(project_check(config), env={"RESTORE_CHECK_DATABASE_URL": url})
+        check = project_check(config)
+        checked = config.run(check, env={"RESTORE_CHECK_DATABASE_URL": url})
         if checked.returncode != 0:
-            found = str(failure(project_check(config), checked)).partition(": ")[2]
+            found = str(failure(check, checked)).partition(": ")[2]
             raise Failed(f"the restored copy fails the serving release's check_database: {found}")
         for line in checked.stdout.splitlines():
             log(line)
